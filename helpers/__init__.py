@@ -1,0 +1,12 @@
+"""helpers: the reusable code of the course *Fine-tuning text embeddings on your domain*.
+
+One module per stage, imported by the numbered notebooks:
+
+- :mod:`helpers.data`        -- datasets, strict loading, the two split protocols
+- :mod:`helpers.models`      -- offline models by short name (``minilm``, ``mpnet``)
+- :mod:`helpers.evaluation`  -- exact search, recall/nDCG/MRR, paired bootstrap, embedding cache
+- :mod:`helpers.training`    -- fine-tuning with ``SentenceTransformerTrainer``
+- :mod:`helpers.reproduce`   -- the lift table (``python -m helpers reproduce``)
+"""
+
+__version__ = "0.1.0"

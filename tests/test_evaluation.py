@@ -1,0 +1,91 @@
+import math
+
+import numpy as np
+import pytest
+
+from helpers.data import load_dataset
+from helpers.evaluation import EmbeddingCache, evaluate, lift, paired_bootstrap, retrieval_metrics, search
+
+
+def test_metrics_by_hand():
+    ranked = [["a", "b", "c"], ["x", "y", "z"], ["p", "q", "r"]]
+    relevant = [{"b"}, {"y", "z"}, {"nope"}]
+    m = retrieval_metrics(ranked, relevant, ks=(1, 3))
+    assert m["recall@1"].tolist() == [0.0, 0.0, 0.0]
+    assert m["recall@3"].tolist() == [1.0, 1.0, 0.0]
+    assert m["mrr@10"].tolist() == [0.5, 0.5, 0.0]
+    # query 1: one hit at rank 2 -> (1/log2 3) / (1/log2 2)
+    assert m["ndcg@10"][0] == pytest.approx(1 / math.log2(3))
+    # query 2: hits at ranks 2 and 3, two relevant -> (1/log2 3 + 1/log2 4) / (1 + 1/log2 3)
+    assert m["ndcg@10"][1] == pytest.approx((1 / math.log2(3) + 0.5) / (1 + 1 / math.log2(3)))
+
+
+def test_metrics_refuse_unscorable_query():
+    with pytest.raises(ValueError, match="no relevant document"):
+        retrieval_metrics([["a"]], [set()])
+
+
+def test_bootstrap_is_paired_and_reproducible():
+    rng = np.random.default_rng(1)
+    before = rng.random(400)
+    after = before + 0.05  # every query gains exactly 5 points: a paired CI collapses to 0.05
+    d, lo, hi = paired_bootstrap(after, before)
+    assert d == pytest.approx(0.05) and lo == pytest.approx(0.05) and hi == pytest.approx(0.05)
+    noisy = before + rng.normal(0.02, 0.1, 400)
+    assert paired_bootstrap(noisy, before, seed=3) == paired_bootstrap(noisy, before, seed=3)
+    d, lo, hi = paired_bootstrap(noisy, before)
+    assert lo < d < hi and hi - lo < 0.05
+    # a null effect: the interval straddles zero
+    d, lo, hi = paired_bootstrap(before[::-1].copy(), before)
+    assert lo < 0 < hi
+    with pytest.raises(ValueError):
+        paired_bootstrap(np.ones(3), np.ones(4))
+
+
+def test_search_is_exact_cosine():
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(50, 8)).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = docs[:5] + 0.01
+    scores, idx = search(queries, docs, k=3)
+    assert idx[:, 0].tolist() == [0, 1, 2, 3, 4]
+    brute = np.argsort(-(queries @ docs.T), axis=1)[:, :3]
+    assert (idx == brute).all()
+    # a corpus smaller than k returns the whole corpus
+    assert search(queries, docs[:2], k=10)[1].shape == (5, 2)
+
+
+@pytest.fixture(scope="module")
+def small_split():
+    ds = load_dataset("clinical_abbrev").subsample(300, {"test": 60})
+    return ds.split("test")
+
+
+def test_matches_sentence_transformers_evaluator(minilm, small_split):
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    ours = evaluate(minilm, small_split).summary()
+    st = InformationRetrievalEvaluator(
+        small_split.queries, small_split.corpus, small_split.relevant, name="t",
+        show_progress_bar=False, write_csv=False,
+    )(minilm)
+    for metric in ("recall@1", "recall@3", "recall@5", "recall@10", "mrr@10", "ndcg@10"):
+        st_key = next(k for k in st if k.endswith(f"cosine_{metric}"))
+        assert ours[metric] == pytest.approx(100 * st[st_key], abs=1e-6), metric
+
+
+def test_cache_encodes_each_corpus_once_per_model(minilm, small_split):
+    cache = EmbeddingCache()
+    a = evaluate(minilm, small_split, cache)
+    assert cache.misses == 2  # corpus + queries
+    b = evaluate(minilm, small_split, cache)
+    assert cache.misses == 2 and cache.hits == 2
+    assert a.per_query["recall@10"].tolist() == b.per_query["recall@10"].tolist()
+    assert lift(a, b).delta == 0
+
+
+def test_disk_cache_round_trip(minilm, tmp_path):
+    texts = ["renal failure", "hypertension"]
+    first = EmbeddingCache(tmp_path).encode(minilm, texts)
+    again = EmbeddingCache(tmp_path)
+    assert np.array_equal(again.encode(minilm, texts), first) and again.hits == 1

@@ -1,0 +1,37 @@
+import csv
+
+from helpers.__main__ import main
+from helpers.reproduce import markdown_table
+
+
+def test_quick_reproduce_writes_table_csv_and_plot(tmp_path):
+    out = tmp_path / "results"
+    code = main(["reproduce", "--quick", "--datasets", "aws_docs", "clinical_abbrev",
+                 "--out", str(out), "--runs", str(tmp_path / "runs")])
+    assert code == 0
+    rows = list(csv.DictReader(open(out / "lift_table.csv")))
+    assert [r["dataset"] for r in rows] == ["aws_docs", "clinical_abbrev"]
+    for r in rows:
+        lift, lo, hi = float(r["lift"]), float(r["lift_ci_low"]), float(r["lift_ci_high"])
+        assert lo <= lift <= hi
+        assert abs(float(r["finetuned_recall10"]) - float(r["minilm_recall10"]) - lift) < 0.11
+        assert r["protocol"] == "known_corpus"
+    md = (out / "lift_table.md").read_text()
+    assert md.startswith("# Lift table\n\nQUICK RUN")  # a quick run can never pass for a result
+    assert (out / "lift_table.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "timings.json").exists()
+
+
+def test_unknown_dataset_is_a_clear_cli_error(capsys):
+    assert main(["reproduce", "--datasets", "nope"]) == 2
+    assert "unknown dataset(s) ['nope']" in capsys.readouterr().err
+
+
+def test_markdown_table_has_one_line_per_row():
+    from helpers.reproduce import LiftRow
+
+    row = LiftRow("heavy", "x", "known_corpus", 10, 5, 4, 50.0, 60.0, 70.0, 20.0, 10.0, 30.0,
+                  40.0, 55.0, 12.0, -1.0, -3.0, 1.0, "10-25")
+    lines = markdown_table([row, row]).splitlines()
+    assert len(lines) == 4 and lines[0].count("|") == lines[1].count("|") == lines[2].count("|")
+    assert "**+20.0** [+10.0, +30.0]" in lines[2]

@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from helpers.data import load_dataset
+from helpers.training import TrainConfig, fine_tune, read_manifest
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return load_dataset("clinical_abbrev").split("train").pairs()[:48]
+
+
+def test_tiny_real_fine_tune_changes_weights_and_records_data(tmp_path, minilm, pairs):
+    model, info = fine_tune("minilm", pairs, tmp_path / "run", TrainConfig(max_steps=3, batch_size=16),
+                            dataset_name="abbrev-test", show_progress_bar=False)
+    assert info.steps == 3 and info.n_pairs == 48
+    final = tmp_path / "run" / "final"
+    assert (final / "model.safetensors").exists()
+    assert not list(final.glob("*.bin"))  # safetensors only
+    manifest = read_manifest(final)
+    assert manifest["data_fingerprint"] == info.data_fingerprint and manifest["base_model"] == "minilm"
+    assert info.data_fingerprint in (final / "README.md").read_text()  # model card names the data
+    a = model.encode(["2VD"], normalize_embeddings=True)
+    b = minilm.encode(["2VD"], normalize_embeddings=True)
+    assert not np.allclose(a, b)
+
+
+def test_training_is_reproducible(tmp_path, pairs):
+    cfg = dict(max_steps=2, batch_size=16)
+    m1, i1 = fine_tune("minilm", pairs, tmp_path / "a", TrainConfig(**cfg), show_progress_bar=False)
+    m2, i2 = fine_tune("minilm", pairs, tmp_path / "b", TrainConfig(**cfg), show_progress_bar=False)
+    e1, e2 = m1.encode(["CABG"]), m2.encode(["CABG"])
+    assert np.allclose(e1, e2, atol=1e-5)
+
+
+def test_interrupted_run_resumes_from_checkpoint(tmp_path, pairs):
+    run = tmp_path / "resumable"
+    _, first = fine_tune("minilm", pairs, run, TrainConfig(max_steps=2, save_steps=1, batch_size=16),
+                         show_progress_bar=False)
+    assert first.resumed_from is None and (run / "checkpoint-2").is_dir()
+    # asking for more steps continues from the last checkpoint instead of starting over
+    _, second = fine_tune("minilm", pairs, run, TrainConfig(max_steps=3, save_steps=1, batch_size=16),
+                          show_progress_bar=False)
+    assert second.resumed_from.endswith("checkpoint-2") and second.steps == 3
+    state = json.loads((run / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+
+
+def test_bad_training_input_is_refused():
+    with pytest.raises(ValueError, match="at least one"):
+        fine_tune("minilm", [], "unused")
+    with pytest.raises(ValueError, match="same length"):
+        fine_tune("minilm", [("a", "b"), ("c",)], "unused")
+    with pytest.raises(TypeError, match="unknown training option"):
+        fine_tune("minilm", [("a", "b")], "unused", epochz=1)
