@@ -69,9 +69,11 @@ def test_symmetric_info_nce_matches_library(minilm):
 def test_temperature_sharpens_the_softmax():
     q, d = batch(columns=2, seed=3)
     q, d = q.detach(), d.detach()
-    aligned = d + 0.1 * q  # positives slightly closer than chance
-    # higher scale (lower temperature) = a more confident, and here lower, loss for aligned pairs
+    aligned = q + 0.3 * d  # each positive is a noisy copy of its anchor: the diagonal wins
+    # when the right answer already wins, a higher scale (lower temperature) sharpens the softmax
+    # towards it and lowers the loss; on random pairs it would raise it
     assert info_nce(q, aligned, scale=50) < info_nce(q, aligned, scale=5)
+    assert info_nce(q, d, scale=50) > info_nce(q, d, scale=5)
     with pytest.raises(ValueError):
         triplet_loss(q, d, d, distance="manhattan")
 
