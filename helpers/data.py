@@ -60,6 +60,14 @@ class RetrievalSplit:
     corpus: dict[str, str]
     relevant: dict[str, set[str]]
 
+    def subset(self, keep) -> "RetrievalSplit":
+        """The queries for which ``keep(query_text)`` is true, against the same full corpus."""
+        qids = [q for q, t in self.queries.items() if keep(t)]
+        if not qids:
+            raise ValueError(f"no query of split {self.name!r} passes the filter")
+        return RetrievalSplit(self.name, self.protocol, {q: self.queries[q] for q in qids}, self.corpus,
+                              {q: self.relevant[q] for q in qids})
+
     def pairs(self) -> list[tuple[str, str]]:
         """(query text, relevant document text) pairs, one per qrel, in a stable order."""
         return [

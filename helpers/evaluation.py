@@ -155,22 +155,36 @@ class EvalResult:
         return {m: round(100 * float(v.mean()), 2) for m, v in self.per_query.items()}
 
 
-def evaluate(model, split, cache: EmbeddingCache | None = None, name: str = "", dataset: str = "",
-             k: int = 100, batch_size: int = 64) -> EvalResult:
-    """Embed ``split``'s queries and the full corpus, search exactly, and score every query."""
+def dense_search(model, split, cache: EmbeddingCache | None = None, k: int = 100,
+                 batch_size: int = 64) -> tuple[list[list[str]], list[list[float]]]:
+    """Embed ``split``'s queries and its full corpus, search exactly: ranked ids and cosine scores
+    per query, in ``split.queries`` order."""
     from helpers.models import model_fingerprint
 
     cache = cache or EmbeddingCache()
     fp = model_fingerprint(model)
     doc_ids = list(split.corpus)
     doc_emb = cache.encode(model, [split.corpus[d] for d in doc_ids], "document", batch_size, model_fp=fp)
+    q_emb = cache.encode(model, list(split.queries.values()), "query", batch_size, model_fp=fp)
+    scores, idx = search(q_emb, doc_emb, k)
+    return [[doc_ids[j] for j in row if j >= 0] for row in idx], scores.tolist()
+
+
+def evaluate(model, split, cache: EmbeddingCache | None = None, name: str = "", dataset: str = "",
+             k: int = 100, batch_size: int = 64) -> EvalResult:
+    """Dense retrieval over the full corpus, every query scored (see :func:`dense_search`)."""
+    rankings, _ = dense_search(model, split, cache, k, batch_size)
+    return score_rankings(rankings, split, name or str(getattr(model.model_card_data, "model_name", "model")), dataset)
+
+
+def score_rankings(rankings: list[list[str]], split, name: str, dataset: str = "") -> EvalResult:
+    """Score ranked document ids (one list per query, in ``split.queries`` order) -- from any
+    retriever: dense, BM25, fused, reranked."""
     qids = list(split.queries)
-    q_emb = cache.encode(model, [split.queries[q] for q in qids], "query", batch_size, model_fp=fp)
-    _, idx = search(q_emb, doc_emb, k)
-    rankings = [[doc_ids[j] for j in row if j >= 0] for row in idx]
+    if len(rankings) != len(qids):
+        raise ValueError(f"{len(rankings)} rankings for {len(qids)} queries")
     per_query = retrieval_metrics(rankings, [split.relevant[q] for q in qids])
-    return EvalResult(name or str(getattr(model.model_card_data, "model_name", "model")), dataset,
-                      split.name, split.protocol, qids, per_query, rankings)
+    return EvalResult(name, dataset, split.name, split.protocol, qids, per_query, rankings)
 
 
 @dataclass

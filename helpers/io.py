@@ -60,15 +60,18 @@ def write_json(path: str | os.PathLike, obj, indent: int = 2) -> None:
         f.write("\n")
 
 
-def fingerprint_texts(items: Iterable[tuple[str, str]]) -> str:
-    """Stable short hash of ``(id, text)`` pairs, in the order given.
+def fingerprint_texts(items: Iterable[tuple[str, ...]]) -> str:
+    """Stable short hash of tuples of strings (``(id, text)``, ``(query, pos, neg)``...), in order.
 
     Used to key caches and to record, in a model card, exactly which data a model saw.
+
+    >>> fingerprint_texts([("a", "b")]) == fingerprint_texts([("a", "b")]) != fingerprint_texts([("ab", "")])
+    True
     """
     h = hashlib.blake2b(digest_size=12)
-    for key, text in items:
-        h.update(key.encode("utf-8"))
-        h.update(b"\x1f")
-        h.update(text.encode("utf-8"))
+    for item in items:
+        for part in item:
+            h.update(part.encode("utf-8"))
+            h.update(b"\x1f")
         h.update(b"\x1e")
     return h.hexdigest()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from helpers.data import load_dataset
-from helpers.training import TrainConfig, fine_tune, read_manifest
+from helpers.training import TrainConfig, fine_tune, read_manifest, triplets_with_random_negatives
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +55,13 @@ def test_bad_training_input_is_refused():
         fine_tune("minilm", [("a", "b"), ("c",)], "unused")
     with pytest.raises(TypeError, match="unknown training option"):
         fine_tune("minilm", [("a", "b")], "unused", epochz=1)
+
+
+def test_triplets_train_and_negatives_are_never_relevant(tmp_path):
+    split = load_dataset("clinical_abbrev").split("train", limit=40)
+    triplets = triplets_with_random_negatives(split, seed=1)
+    relevant_texts = {q: {split.corpus[d] for d in split.relevant[qid]} for qid, q in split.queries.items()}
+    assert all(len(t) == 3 and t[2] not in relevant_texts[t[0]] for t in triplets)
+    _, info = fine_tune("minilm", triplets, tmp_path / "trip", TrainConfig(max_steps=1, batch_size=16),
+                        show_progress_bar=False)
+    assert info.steps == 1 and info.n_pairs == len(triplets)

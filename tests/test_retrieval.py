@@ -1,0 +1,52 @@
+import pytest
+
+from helpers.data import RetrievalSplit, load_dataset
+from helpers.evaluation import evaluate, score_rankings
+from helpers.retrieval import BM25Index, rerank, rrf, weighted_fusion
+
+CORPUS = {"d1": "acute kidney failure", "d2": "chronic kidney disease", "d3": "fracture of the femur"}
+
+
+def test_bm25_ranks_by_shared_terms_and_drops_non_matches():
+    ids, scores = BM25Index(CORPUS).search(["kidney failure", "femur", "zebra", ""], k=10)
+    assert ids[0][0] == "d1" and set(ids[0]) == {"d1", "d2"}  # d3 shares no term: left out
+    assert ids[1] == ["d3"]
+    assert ids[2] == [] and ids[3] == []
+    assert scores[0][0] > scores[0][1] > 0
+
+
+def test_bm25_refuses_empty_corpus():
+    with pytest.raises(ValueError, match="non-empty"):
+        BM25Index({})
+
+
+def test_rrf_by_hand():
+    # a: 1/61 + 1/62 ; b: 1/62 ; c: 1/63 + 1/61
+    assert rrf([["a", "b", "c"], ["c", "a"]], k=60) == ["a", "c", "b"]
+    assert rrf([[], ["x"]]) == ["x"]
+
+
+def test_weighted_fusion_by_hand():
+    dense = (["a", "b"], [0.9, 0.5])  # normalised: a 1, b 0
+    sparse = (["b", "c"], [10.0, 2.0])  # normalised: b 1, c 0
+    assert weighted_fusion(dense, sparse, alpha=0.7) == ["a", "b", "c"]  # a .7, b .3, c 0
+    assert weighted_fusion(dense, sparse, alpha=0.2) == ["b", "a", "c"]  # b .8, a .2
+    assert weighted_fusion(dense, ([], []), alpha=0.5)[:2] == ["a", "b"]
+
+
+def test_rerank_reorders_only_the_head(minilm):
+    split = RetrievalSplit("t", "known_corpus", {"q": "broken thigh bone"}, CORPUS, {"q": {"d3"}})
+    out = rerank(minilm, split, [["d1", "d3", "d2"]], top_k=2)
+    assert out == [["d3", "d1", "d2"]]
+
+
+def test_bm25_beats_nothing_and_scores_like_dense_path(minilm):
+    ds = load_dataset("aws_docs").subsample(300, {"test": 50})
+    test = ds.split("test")
+    ids, _ = BM25Index(test.corpus).search(list(test.queries.values()))
+    bm25 = score_rankings(ids, test, "bm25")
+    assert 0 < bm25.mean() <= 1
+    dense = evaluate(minilm, test)
+    with pytest.raises(ValueError, match="rankings for"):
+        score_rankings(ids[:-1], test, "short")
+    assert dense.query_ids == bm25.query_ids
