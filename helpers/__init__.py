@@ -5,7 +5,11 @@ One module per stage, imported by the numbered notebooks:
 - :mod:`helpers.data`        -- datasets, strict loading, the two split protocols
 - :mod:`helpers.models`      -- offline models by short name (``minilm``, ``mpnet``)
 - :mod:`helpers.evaluation`  -- exact search, recall/nDCG/MRR, paired bootstrap, embedding cache
+- :mod:`helpers.retrieval`   -- BM25, hybrid fusion (RRF, weighted), reranking          (Lesson 1)
+- :mod:`helpers.diagnosis`   -- failure modes, error clusters, the fine-tuning verdict  (Lesson 1)
+- :mod:`helpers.losses`      -- triplet loss and InfoNCE written out                    (Lesson 2)
 - :mod:`helpers.training`    -- fine-tuning with ``SentenceTransformerTrainer``
+- :mod:`helpers.experiments` -- tables of fine-tunes, each row with lift and CI
 - :mod:`helpers.reproduce`   -- the lift table (``python -m helpers reproduce``)
 """
 

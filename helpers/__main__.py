@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--protocol", choices=PROTOCOLS, default="known_corpus",
                     help="known_corpus: test queries unseen, documents may have training queries (default); "
                          "unseen_documents: test queries' documents have no training queries")
-    rp.add_argument("--out", default="results", help="folder for lift_table.md/.csv/.png (default: results)")
+    rp.add_argument("--out", default=None,
+                    help="folder for lift_table.md/.csv/.png (default: results/, or results/<protocol>/ for "
+                         "unseen_documents, so the shipped known-corpus table is not overwritten)")
     rp.add_argument("--runs", default="runs/reproduce", help="folder for the fine-tuned models")
     rp.add_argument("--max-pairs", type=int, default=3000, help="training pairs per dataset (default 3000)")
     rp.add_argument("--epochs", type=float, default=1.0)
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown dataset(s) {unknown}; shipped: {available_datasets()}", file=sys.stderr)
             return 2
         try:
-            reproduce(args.datasets, protocol=args.protocol, out_dir=args.out, runs_dir=args.runs,
+            out = args.out or ("results" if args.protocol == "known_corpus" else f"results/{args.protocol}")
+            reproduce(args.datasets, protocol=args.protocol, out_dir=out, runs_dir=args.runs,
                       max_pairs=args.max_pairs, quick=args.quick,
                       config=TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size))
         except DataError as e:

@@ -239,23 +239,34 @@ def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
         )
 
     splits: dict = {}
-    if (root / "splits.json").exists():
-        try:
-            splits = json.loads((root / "splits.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            problems.append(f"{root / 'splits.json'}:{e.lineno}: malformed JSON ({e.msg})")
-        for protocol, parts in splits.items():
-            seen: dict[str, str] = {}
-            for part, qids in parts.items():
-                for q in qids:
-                    if q not in queries:
-                        problems.append(f"{root / 'splits.json'}: {protocol}/{part} names unknown query {q!r}")
-                    elif q in seen:
-                        problems.append(f"{root / 'splits.json'}: {protocol}: query {q!r} is in both {seen[q]} and {part}")
-                    seen[q] = part
+    meta: dict = {}
+    for fname in ("splits.json", "meta.json"):
+        if (root / fname).exists():
+            try:
+                obj = json.loads((root / fname).read_text(encoding="utf-8"))
+            except json.JSONDecodeError as e:
+                problems.append(f"{root / fname}:{e.lineno}: malformed JSON ({e.msg})")
+                continue
+            if not isinstance(obj, dict):
+                problems.append(f"{root / fname}: expected a JSON object, got {type(obj).__name__}")
+            elif fname == "meta.json":
+                meta = obj
+            else:
+                splits = obj
+    for protocol, parts in splits.items():
+        if not isinstance(parts, dict) or not all(isinstance(v, list) for v in parts.values()):
+            problems.append(f"{root / 'splits.json'}: protocol {protocol!r} must map split names to lists of query ids")
+            continue
+        seen: dict[str, str] = {}
+        for part, qids in parts.items():
+            for q in qids:
+                if q not in queries:
+                    problems.append(f"{root / 'splits.json'}: {protocol}/{part} names unknown query {q!r}")
+                elif q in seen:
+                    problems.append(f"{root / 'splits.json'}: {protocol}: query {q!r} is in both {seen[q]} and {part}")
+                seen[q] = part
     _raise_if(problems, f"dataset {root}")
 
-    meta = json.loads((root / "meta.json").read_text(encoding="utf-8")) if (root / "meta.json").exists() else {}
     if not splits:
         splits = make_splits(queries, relevant)
     return RetrievalDataset(
@@ -318,13 +329,20 @@ def make_splits(
             doc_queries.setdefault(d, []).append(qid)
     docs = sorted(doc_queries)
     rng.shuffle(docs)
+    # a query group becomes a test query once *all* its relevant documents are test documents
+    group_of = {q: k for k, members in groups.items() for q in members}
+    group_docs = {k: set().union(*(relevant.get(q, set()) for q in members)) for k, members in groups.items()}
+    missing = {k: len(ds) for k, ds in group_docs.items()}
     test_docs: set[str] = set()
     n_test_q = 0
     for d in docs:
         if n_test_q >= n_test:
             break
         test_docs.add(d)
-        n_test_q += len(doc_queries[d])  # an upper bound: multi-document queries may straddle
+        for k in {group_of[q] for q in doc_queries[d]}:
+            missing[k] -= 1
+            if missing[k] == 0:
+                n_test_q += len(groups[k])
     # queries whose text also occurs among test queries must not be trained on either
     test_u, other = [], []
     for k in keys:

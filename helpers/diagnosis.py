@@ -140,13 +140,10 @@ def style_gap(model, split, cache=None) -> StyleGap:
     If documents are much closer to their neighbours than queries are to the documents they should
     find, the query side lives in another region of the space: a style gap.
     """
-    from helpers.evaluation import EmbeddingCache, search
+    from helpers.evaluation import encode_split, search
 
-    cache = cache or EmbeddingCache()
-    doc_ids = list(split.corpus)
+    doc_ids, d_emb, q_emb = encode_split(model, split, cache)
     pos = {d: i for i, d in enumerate(doc_ids)}
-    d_emb = cache.encode(model, [split.corpus[d] for d in doc_ids], "document")
-    q_emb = cache.encode(model, list(split.queries.values()), "query")
     own = np.array([max(float(q_emb[i] @ d_emb[pos[d]]) for d in split.relevant[q])
                     for i, q in enumerate(split.queries)])
     rel_docs = sorted({d for q in split.queries for d in split.relevant[q]})
@@ -244,8 +241,8 @@ def error_clusters(result: EvalResult, split, features: dict[str, Callable], min
                                     recall_at_10=("recall@10", "mean")).sort_values("failure_rate", ascending=False)
         tables[name] = t.round(3)
         big = t[t["queries"] >= min_queries]
-        if len(big) >= 2 and 0 < failed.sum() < len(failed):
-            counts = df[df["value"].isin(big.index)].groupby("value")["failed"].agg(["sum", "size"])
+        counts = df[df["value"].isin(big.index)].groupby("value")["failed"].agg(["sum", "size"])
+        if len(big) >= 2 and 0 < counts["sum"].sum() < counts["size"].sum():
             p_values[name] = float(chi2_contingency(np.c_[counts["sum"], counts["size"] - counts["sum"]])[1])
             spread[name] = float(big["failure_rate"].max() - big["failure_rate"].min())
         else:
@@ -303,7 +300,7 @@ def fine_tuning_verdict(dense: EvalResult, cheaper: dict[str, EvalResult], n_pai
                                           f"measured {measured_lift:+.1f} points vs {min_worthwhile_lift:g} worth paying for")
     elif band is not None:
         expected = f"{band[0]}-{band[1]} points (course's band for {tier})"
-        reasons["lift worth its cost"] = (band[1] >= min_worthwhile_lift,
+        reasons["lift worth its cost"] = (band[0] >= min_worthwhile_lift,  # the band's low end: be conservative
                                           f"the course expects {band[0]}-{band[1]} points for '{tier}' content")
     else:
         expected = "unknown"

@@ -155,10 +155,9 @@ class EvalResult:
         return {m: round(100 * float(v.mean()), 2) for m, v in self.per_query.items()}
 
 
-def dense_search(model, split, cache: EmbeddingCache | None = None, k: int = 100,
-                 batch_size: int = 64) -> tuple[list[list[str]], list[list[float]]]:
-    """Embed ``split``'s queries and its full corpus, search exactly: ranked ids and cosine scores
-    per query, in ``split.queries`` order."""
+def encode_split(model, split, cache: EmbeddingCache | None = None,
+                 batch_size: int = 64) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(document ids, document embeddings, query embeddings in ``split.queries`` order), cached."""
     from helpers.models import model_fingerprint
 
     cache = cache or EmbeddingCache()
@@ -166,6 +165,14 @@ def dense_search(model, split, cache: EmbeddingCache | None = None, k: int = 100
     doc_ids = list(split.corpus)
     doc_emb = cache.encode(model, [split.corpus[d] for d in doc_ids], "document", batch_size, model_fp=fp)
     q_emb = cache.encode(model, list(split.queries.values()), "query", batch_size, model_fp=fp)
+    return doc_ids, doc_emb, q_emb
+
+
+def dense_search(model, split, cache: EmbeddingCache | None = None, k: int = 100,
+                 batch_size: int = 64) -> tuple[list[list[str]], list[list[float]]]:
+    """Exact dense search of ``split``'s queries over its full corpus: ranked ids and cosine scores
+    per query, in ``split.queries`` order."""
+    doc_ids, doc_emb, q_emb = encode_split(model, split, cache, batch_size)
     scores, idx = search(q_emb, doc_emb, k)
     return [[doc_ids[j] for j in row if j >= 0] for row in idx], scores.tolist()
 

@@ -45,7 +45,8 @@ class Experiment:
 
     def run(self, name: str, examples: list[tuple], config: TrainConfig, loss=None, **extra) -> dict:
         """Fine-tune a fresh student on ``examples`` and add a row: recall@10, lift, CI, seconds."""
-        slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+        slug = f"{self.dataset.name}-{self.protocol}-{len(self.rows)}-" + "".join(
+            c if c.isalnum() else "-" for c in name.lower()).strip("-")
         t0 = time.perf_counter()
         model, info = fine_tune(load_model(self.student), examples, self.runs_dir / slug, config=config, loss=loss,
                                 dataset_name=f"{self.dataset.name}/{self.protocol}/train", show_progress_bar=False)

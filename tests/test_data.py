@@ -66,6 +66,21 @@ def test_query_without_relevant_document_is_reported(tmp_path):
         load_dataset(write(tmp_path / "unjudged", GOOD_CORPUS, queries, GOOD_QRELS))
 
 
+def test_malformed_meta_and_splits_are_data_errors(tmp_path):
+    folder = write(tmp_path / "meta", GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS)
+    (folder / "meta.json").write_text('{"name": "x",\n "tier": }')
+    with pytest.raises(DataError, match=r"meta\.json:2: malformed JSON"):
+        load_dataset(folder)
+    (folder / "meta.json").unlink()
+    (folder / "splits.json").write_text('{"known_corpus": ["q1"]}')
+    with pytest.raises(DataError, match="must map split names to lists"):
+        load_dataset(folder)
+    (folder / "splits.json").write_text('{"known_corpus": {"train": ["q1"], "test": ["q1", "q9"]}}')
+    with pytest.raises(DataError) as err:
+        load_dataset(folder)
+    assert "unknown query 'q9'" in str(err.value) and "'q1' is in both train and test" in str(err.value)
+
+
 def test_missing_text_and_missing_file(tmp_path):
     with pytest.raises(DataError, match=r"corpus\.jsonl:2: document 'd2' has no text"):
         load_dataset(write(tmp_path / "notext", ['{"_id": "d1", "text": "a"}', '{"_id": "d2", "text": ""}'],
@@ -99,8 +114,9 @@ def test_unseen_documents_protocol_keeps_test_documents_out_of_training():
     assert s["test"]
     for q in s["train"] + s["dev"]:
         assert not relevant[q] & test_docs
-    # every query is accounted for exactly once
+    # every query is accounted for exactly once, and the test split is as large as asked
     assert sorted(s["train"] + s["dev"] + s["test"] + s["excluded"]) == sorted(queries)
+    assert 40 <= len(s["test"]) < 50  # it stops at the first document that completes 40
 
 
 def test_known_corpus_protocol_has_test_documents_with_training_queries():
@@ -134,8 +150,9 @@ def test_shipped_datasets_load_and_are_documented(name):
     assert meta["counts"]["documents"] == len(ds.corpus)
     for protocol in PROTOCOLS:
         test = ds.split("test", protocol)
-        assert len(test.queries) >= 300
-        assert not set(test.queries) & set(ds.splits[protocol]["train"])
+        assert len(test.queries) >= 500
+        norm = lambda qids: {" ".join(ds.queries[q].lower().split()) for q in qids}  # noqa: E731
+        assert not norm(ds.splits[protocol]["test"]) & norm(ds.splits[protocol]["train"] + ds.splits[protocol]["dev"])
 
 
 def test_subsample_keeps_every_relevant_document():

@@ -46,3 +46,10 @@ def test_minilm_embeds_offline(minilm):
     emb = minilm.encode(["acute renal failure", "kidney injury", "tax return"], normalize_embeddings=True)
     assert emb.shape == (3, 384)
     assert emb[0] @ emb[1] > emb[0] @ emb[2]
+
+
+def test_pickle_only_weights_are_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ModelNotFoundError, match="safetensors only"):
+        resolve_model(tmp_path)

@@ -40,13 +40,13 @@ def test_rerank_reorders_only_the_head(minilm):
     assert out == [["d3", "d1", "d2"]]
 
 
-def test_bm25_beats_nothing_and_scores_like_dense_path(minilm):
+def test_bm25_rankings_are_scored_like_dense_ones(minilm):
     ds = load_dataset("aws_docs").subsample(300, {"test": 50})
     test = ds.split("test")
     ids, _ = BM25Index(test.corpus).search(list(test.queries.values()))
-    bm25 = score_rankings(ids, test, "bm25")
-    assert 0 < bm25.mean() <= 1
-    dense = evaluate(minilm, test)
+    bm25, dense = score_rankings(ids, test, "bm25"), evaluate(minilm, test)
+    assert bm25.query_ids == dense.query_ids  # paired: lifts between them are valid
+    # the AWS queries share words with their documents ("abort multipart upload"): BM25 finds most
+    assert bm25.mean() > 0.5
     with pytest.raises(ValueError, match="rankings for"):
         score_rankings(ids[:-1], test, "short")
-    assert dense.query_ids == bm25.query_ids

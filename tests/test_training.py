@@ -65,3 +65,18 @@ def test_triplets_train_and_negatives_are_never_relevant(tmp_path):
     _, info = fine_tune("minilm", triplets, tmp_path / "trip", TrainConfig(max_steps=1, batch_size=16),
                         show_progress_bar=False)
     assert info.steps == 1 and info.n_pairs == len(triplets)
+
+
+def test_resume_refuses_checkpoints_of_other_data(tmp_path, pairs):
+    run = tmp_path / "shared"
+    fine_tune("minilm", pairs, run, TrainConfig(max_steps=1, save_steps=1, batch_size=16), show_progress_bar=False)
+    with pytest.raises(ValueError, match="checkpoints of a run on other data"):
+        fine_tune("minilm", pairs[::-1], run, TrainConfig(max_steps=2, save_steps=1, batch_size=16),
+                  show_progress_bar=False)
+
+
+def test_caller_config_is_not_changed_and_eval_length_is_restored(tmp_path, pairs):
+    cfg = TrainConfig(max_steps=1, batch_size=16, max_seq_length=32)
+    model, _ = fine_tune("minilm", pairs, tmp_path / "r", cfg, show_progress_bar=False, learning_rate=1e-5)
+    assert cfg.learning_rate == 5e-5 and cfg.max_steps == 1
+    assert model.max_seq_length == 128  # trained at 32 tokens, evaluated like the base model
