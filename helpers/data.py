@@ -36,7 +36,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.io import atomic_write, fingerprint_texts, write_json, write_jsonl
+from helpers.io import atomic_write, write_json, write_jsonl
 
 PROTOCOLS = ("known_corpus", "unseen_documents")
 DEFAULT_PROTOCOL = "known_corpus"
@@ -103,9 +103,6 @@ class RetrievalDataset:
             corpus=self.corpus,
             relevant={q: self.relevant[q] for q in qids},
         )
-
-    def fingerprint(self) -> str:
-        return fingerprint_texts(sorted(self.corpus.items()))
 
     def subsample(self, n_docs: int, n_queries: dict[str, int] | None = None, seed: int = 0) -> "RetrievalDataset":
         """A smaller copy for quick runs: the first ``n_queries[split]`` queries of each split,
@@ -346,12 +343,11 @@ def make_splits(
     # queries whose text also occurs among test queries must not be trained on either
     test_u, other = [], []
     for k in keys:
-        members = groups[k]
-        rels = set().union(*(relevant.get(q, set()) for q in members))
+        rels = group_docs[k]
         if rels and rels <= test_docs:
-            test_u.extend(members)
+            test_u.extend(groups[k])
         elif not (rels & test_docs):
-            other.extend(members)
+            other.extend(groups[k])
     dev_u, train_u = other[:n_dev], other[n_dev:]
     excluded = sorted(set(queries) - set(test_u) - set(other))
     unseen = {"train": train_u, "dev": dev_u, "test": test_u, "excluded": excluded}

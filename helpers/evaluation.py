@@ -208,9 +208,6 @@ class Lift:
         return (f"{self.metric}: {100 * self.before:.1f} -> {100 * self.after:.1f} "
                 f"({100 * self.delta:+.1f} pts, 95% CI [{100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}], n={self.n})")
 
-    @property
-    def significant(self) -> bool:
-        return self.ci_low > 0 or self.ci_high < 0
 
 
 def lift(after: EvalResult, before: EvalResult, metric: str = "recall@10", seed: int = 0) -> Lift:
