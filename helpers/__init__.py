@@ -8,6 +8,9 @@ One module per stage, imported by the numbered notebooks:
 - :mod:`helpers.retrieval`   -- BM25, hybrid fusion (RRF, weighted), reranking          (Lesson 1)
 - :mod:`helpers.diagnosis`   -- failure modes, error clusters, the fine-tuning verdict  (Lesson 1)
 - :mod:`helpers.losses`      -- triplet loss and InfoNCE written out                    (Lesson 2)
+- :mod:`helpers.mining`      -- hard negatives: dense/BM25/fused, windows, margins, judge (Lesson 3)
+- :mod:`helpers.synthetic`   -- LLM-written queries: backends, cache, filters           (Lesson 4)
+- :mod:`helpers.deployment`  -- forgetting, interpolation, gate, versions, indexes       (Lesson 5)
 - :mod:`helpers.training`    -- fine-tuning with ``SentenceTransformerTrainer``
 - :mod:`helpers.experiments` -- tables of fine-tunes, each row with lift and CI
 - :mod:`helpers.reproduce`   -- the lift table (``python -m helpers reproduce``)

@@ -2,6 +2,10 @@
 
     python -m helpers reproduce            # the lift table on the shipped data (~15 min on 2 cores)
     python -m helpers reproduce --quick    # the same path on small slices (~2 min; numbers mean nothing)
+    python -m helpers gate --report forgetting.json                  # pass/fail a measured candidate
+    python -m helpers gate --candidate runs/x/final --domain icd10cm  # measure it first, then gate
+
+``gate`` exits 0 on pass, 1 on fail, 2 on bad input: a CI step can block a release with it.
 """
 
 from __future__ import annotations
@@ -35,7 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--epochs", type=float, default=1.0)
     rp.add_argument("--lr", type=float, default=5e-5)
     rp.add_argument("--batch-size", type=int, default=32)
+    gp = sub.add_parser("gate", help="release gate: domain gain vs general-domain forgetting; exit 1 on fail")
+    src = gp.add_mutually_exclusive_group(required=True)
+    src.add_argument("--report", help="a forgetting report JSON (ForgettingReport.to_dict) to judge")
+    src.add_argument("--candidate", help="a fine-tuned model folder to measure against --base first")
+    gp.add_argument("--base", default="minilm", help="the model it would replace (default minilm)")
+    gp.add_argument("--domain", help="the domain dataset whose test split measures the gain (with --candidate)")
+    gp.add_argument("--general", default="gcide", help="held-out general dataset (default gcide)")
+    gp.add_argument("--write-report", help="save the measured report here (with --candidate)")
+    gp.add_argument("--min-lift", type=float, default=2.0, help="domain recall@10 points required (default 2)")
+    gp.add_argument("--max-general-drop", type=float, default=1.0, help="general recall@10 points allowed to fall (default 1)")
+    gp.add_argument("--allow-ci-zero", action="store_true", help="do not require the domain CI to exclude zero")
     args = ap.parse_args(argv)
+
+    if args.command == "gate":
+        return _gate(args)
 
     if args.command == "reproduce":
         from transformers.utils import logging as hf_logging
@@ -58,6 +76,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     return 0
+
+
+def _gate(args) -> int:
+    import json
+
+    from helpers.deployment import ForgettingReport, GateConfig, forgetting_check, release_gate
+
+    try:
+        if args.report:
+            report = ForgettingReport.from_dict(json.loads(open(args.report, encoding="utf-8").read()))
+        else:
+            from helpers.data import load_dataset
+            from helpers.models import load_model
+
+            if not args.domain:
+                print("error: --candidate needs --domain (the dataset it was fine-tuned for)", file=sys.stderr)
+                return 2
+            report = forgetting_check(load_model(args.candidate), load_model(args.base),
+                                      load_dataset(args.domain).split("test"), load_dataset(args.general).split("test"),
+                                      domain_name=args.domain, general_name=args.general)
+            if args.write_report:
+                from helpers.io import write_json
+
+                write_json(args.write_report, report.to_dict())
+    except (OSError, ValueError, KeyError, LookupError, TypeError, AttributeError) as e:  # incl. bad JSON
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(report.table().to_string())
+    gate = release_gate(report, GateConfig(args.min_lift, not args.allow_ci_zero, args.max_general_drop))
+    print(gate)
+    return 0 if gate.passed else 1
 
 
 if __name__ == "__main__":

@@ -81,11 +81,13 @@ class EmbeddingCache:
     """Embeddings keyed by (model fingerprint, texts fingerprint).
 
     In memory by default, so that one run never encodes the same corpus twice with the same
-    model; pass ``folder`` to also keep them on disk between runs (``.npy``, written atomically).
+    model; pass ``folder`` to also keep them on disk between runs (``.npy``, written atomically),
+    and ``memory=False`` to keep nothing in memory (streaming over a corpus chunk by chunk).
     """
 
-    def __init__(self, folder: str | Path | None = None):
+    def __init__(self, folder: str | Path | None = None, memory: bool = True):
         self.folder = Path(folder) if folder else None
+        self.memory = memory
         self._mem: dict[tuple[str, str], np.ndarray] = {}
         self.hits = 0
         self.misses = 0
@@ -115,7 +117,8 @@ class EmbeddingCache:
 
                 with atomic_write(path, "wb") as f:
                     np.save(f, emb)
-        self._mem[key] = emb
+        if self.memory:
+            self._mem[key] = emb
         return emb
 
 

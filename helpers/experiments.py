@@ -21,15 +21,16 @@ from pathlib import Path
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
 from helpers.evaluation import EmbeddingCache, evaluate, lift
-from helpers.io import atomic_write, write_json
+from helpers.io import atomic_write, fingerprint_texts, write_json
 from helpers.models import load_model, load_model_cached
-from helpers.training import TrainConfig, fine_tune
+from helpers.training import TrainConfig, TrainResult, fine_tune, read_manifest
 
 
 class Experiment:
-    def __init__(self, dataset: str, protocol: str = DEFAULT_PROTOCOL, student: str = "minilm",
+    def __init__(self, dataset, protocol: str = DEFAULT_PROTOCOL, student: str = "minilm",
                  runs_dir: str | Path = "runs/experiments", test_limit: int | None = None):
-        self.dataset = load_dataset(dataset)
+        """``dataset``: a shipped dataset's name, a folder, or a loaded :class:`~helpers.data.RetrievalDataset`."""
+        self.dataset = dataset if hasattr(dataset, "corpus") else load_dataset(dataset)
         self.protocol = protocol
         self.student = student
         self.runs_dir = Path(runs_dir)
@@ -37,6 +38,7 @@ class Experiment:
         self.train = self.dataset.split("train", protocol)
         self.cache = EmbeddingCache()
         self.baseline = evaluate(load_model_cached(student), self.test, self.cache, student, self.dataset.name)
+        self.per_query = {"no fine-tuning": self.baseline.per_query["recall@10"]}
         self.rows: list[dict] = [{
             "name": "no fine-tuning", "pairs": 0, "recall@10": round(100 * self.baseline.mean(), 1),
             "lift": 0.0, "ci_low": 0.0, "ci_high": 0.0, "ndcg@10": round(100 * self.baseline.mean("ndcg@10"), 1),
@@ -44,13 +46,28 @@ class Experiment:
         }]
 
     def run(self, name: str, examples: list[tuple], config: TrainConfig, loss=None, **extra) -> dict:
-        """Fine-tune a fresh student on ``examples`` and add a row: recall@10, lift, CI, seconds."""
+        """Fine-tune a fresh student on ``examples`` and add a row: recall@10, lift, CI, seconds.
+
+        A row whose model is already saved in ``runs_dir`` from the same examples and config is
+        not trained again (re-running a script after a crash, or to add rows, costs evaluation only).
+        """
+        if name in self.per_query:
+            raise ValueError(f"a row named {name!r} exists already: rows are compared by name")
         slug = f"{self.dataset.name}-{self.protocol}-{len(self.rows)}-" + "".join(
             c if c.isalnum() else "-" for c in name.lower()).strip("-")
         t0 = time.perf_counter()
-        model, info = fine_tune(load_model(self.student), examples, self.runs_dir / slug, config=config, loss=loss,
-                                dataset_name=f"{self.dataset.name}/{self.protocol}/train", show_progress_bar=False)
+        saved = self.runs_dir / slug / "final"
+        manifest = read_manifest(saved) if (saved / "training_manifest.json").exists() else {}
+        if (manifest.get("data_fingerprint") == fingerprint_texts(tuple(e) for e in examples)
+                and manifest.get("config") == asdict(config) and manifest.get("base_model") == self.student
+                and loss is None):
+            model, info = load_model(saved), TrainResult(**manifest)
+        else:
+            model, info = fine_tune(self.student, examples, self.runs_dir / slug, config=config,
+                                    loss=loss, dataset_name=f"{self.dataset.name}/{self.protocol}/train",
+                                    show_progress_bar=False)
         result = evaluate(model, self.test, self.cache, name, self.dataset.name)
+        self.per_query[name] = result.per_query["recall@10"]
         gain = lift(result, self.baseline)
         row = {
             "name": name, "pairs": len(examples), "recall@10": round(100 * gain.after, 1),
@@ -70,7 +87,14 @@ class Experiment:
         return pd.DataFrame(self.rows).set_index("name")
 
     def save(self, path: str | Path, command: str, config: TrainConfig | None = None) -> None:
-        """Write the rows as CSV with a ``.json`` sidecar saying how they were made."""
+        """Write the rows as CSV with a ``.json`` sidecar saying how they were made, and every row's
+        per-query recall@10 (``.per_query.npz``) so that any two rows can be compared, paired."""
+        import numpy as np
+
+        path = Path(path)
+        with atomic_write(path.with_suffix(".per_query.npz"), "wb") as f:
+            np.savez_compressed(f, query_ids=np.array(list(self.test.queries)),
+                                names=np.array(list(self.per_query)), recall_at_10=np.stack(list(self.per_query.values())))
         save_rows(self.rows, path, {
             "dataset": self.dataset.name, "protocol": self.protocol, "student": self.student,
             "test_queries": len(self.test.queries), "corpus": len(self.test.corpus),
@@ -97,6 +121,24 @@ def load_rows(path: str | Path):
 
     path = Path(path)
     return pd.read_csv(path).set_index("name"), json.loads(path.with_suffix(".json").read_text())
+
+
+def compare_rows(path: str | Path, a: str, b: str, seed: int = 0) -> dict:
+    """Row ``a`` minus row ``b`` of a saved experiment: mean recall@10 difference over the same test
+    queries with its paired-bootstrap 95% CI (in points). Two lifts whose CIs against the baseline
+    overlap can still differ significantly -- or not; this says which."""
+    import numpy as np
+
+    from helpers.evaluation import paired_bootstrap
+
+    data = np.load(Path(path).with_suffix(".per_query.npz"))
+    names = list(data["names"])
+    for n in (a, b):
+        if n not in names:
+            raise KeyError(f"no row {n!r} in {path}; rows: {names}")
+    d, lo, hi = paired_bootstrap(data["recall_at_10"][names.index(a)], data["recall_at_10"][names.index(b)], seed=seed)
+    return {"a": a, "b": b, "difference": round(100 * d, 1), "ci_low": round(100 * lo, 1), "ci_high": round(100 * hi, 1),
+            "queries": int(len(data["query_ids"]))}
 
 
 def plot_rows(df, ax=None, title: str = "", baseline: float | None = None):

@@ -59,8 +59,8 @@ def _version(pkg: str) -> str:
 # ----------------------------------------------------------------------------- generic
 
 
-def build_wordnet(n_docs: int = 3000, seed: int = 0) -> None:
-    """Generic tier: a WordNet lemma ("lapse", "take a breather") -> its synset's definition."""
+def wordnet_synsets() -> list[tuple[str, list[str], str]]:
+    """Every noun, verb and adjective synset of WordNet 3.0: (id, lemmas, definition), sorted by id."""
     if not (WORDNET_DIR / "data.noun").exists():
         raise SystemExit("WordNet files not found: apt-get install wordnet-base")
     synsets = []
@@ -75,7 +75,12 @@ def build_wordnet(n_docs: int = 3000, seed: int = 0) -> None:
             definition = gloss.split('; "')[0].strip().rstrip(";").strip()
             if definition and any(len(l) >= 3 for l in lemmas):
                 synsets.append((f"{pos[0]}{offset}", lemmas, definition))
-    synsets.sort()
+    return sorted(synsets)
+
+
+def build_wordnet(n_docs: int = 3000, seed: int = 0) -> None:
+    """Generic tier: a WordNet lemma ("lapse", "take a breather") -> its synset's definition."""
+    synsets = wordnet_synsets()
     rng = random.Random(seed)
     chosen = rng.sample(synsets, n_docs)
     corpus, pairs = {}, []
@@ -253,11 +258,89 @@ def build_clinical_abbrev(seed: int = 0) -> None:
     )
 
 
+# ----------------------------------------------------------------------------- held-out general set
+
+GCIDE_DICT = Path("/usr/share/dictd/gcide.dict.dz")
+_SOURCE_MARK = re.compile(r"\[(?:1913 Webster|Webster 1913 Suppl\.|PJC|[A-Z]{2,4})[^\]]*\]")
+
+
+def _gcide_definition(entry: str) -> tuple[str, str] | None:
+    """(headword, first definition) of one GCIDE entry, or None when it has no clean one."""
+    head = entry.split("\\", 1)[0].strip()
+    if not re.fullmatch(r"[A-Za-z][A-Za-z -]{2,30}", head):
+        return None
+    body = _SOURCE_MARK.split(entry, 1)[0]  # the header and the first definition, before its source mark
+    numbered = re.search(r"(?:^|\n)\s*1\.\s+(.*)", body, flags=re.S)
+    if numbered:
+        text = numbered.group(1)
+    else:
+        lines = body.splitlines()
+        # the header ends at the first line closing the etymology bracket or the part of speech
+        end = next((i for i, line in enumerate(lines) if line.rstrip().endswith(("]", "."))), None)
+        if end is None:
+            return None
+        text = " ".join(lines[end + 1:])
+    text = re.sub(r"--\s?[A-Z][\w. ]*$", "", _norm(text))  # a trailing citation: --Milton.
+    if re.search(r"\[(Obs|R|Archaic|Prov\. Eng|Scot)\.?\]|\(Zool\.|\(Bot\.|\(Chem\.|\(Anat\.|\(Med\.", text):
+        return None  # obsolete senses and specialist senses (a general set should stay general)
+    text = _norm(re.sub(r"[{}]", "", re.sub(r"\[[^\]]*\]|\([A-Z][a-z]+\.\)", "", text)))
+    if not 4 <= len(text.split()) <= 40 or not text[0].isupper():
+        return None
+    return head.replace("-", " ").lower(), text
+
+
+def build_gcide(n_docs: int = 2500, seed: int = 0) -> None:
+    """Held-out general English: a headword -> its first definition in GCIDE (not WordNet)."""
+    import gzip
+
+    if not GCIDE_DICT.exists():
+        raise SystemExit("GCIDE not found: apt-get install dict-gcide")
+    entries = gzip.open(GCIDE_DICT, "rt", encoding="utf-8", errors="replace").read().split("\n\n")
+    found: dict[str, str] = {}
+    for entry in entries:
+        parsed = _gcide_definition(entry.strip("\n"))
+        if parsed and parsed[0] not in found:
+            found[parsed[0]] = parsed[1]
+    rng = random.Random(seed)
+    words = rng.sample(sorted(found), n_docs)
+    corpus, queries, relevant = {}, {}, {}
+    for i, word in enumerate(words):
+        text = _strip_terms(found[word], [word, word + "s", word + "ed", word + "ing"], "it")
+        corpus[f"gc{i}"] = text
+        queries[f"gcq{i}"] = word
+        relevant[f"gcq{i}"] = {f"gc{i}"}
+    save_dataset(
+        DATA_DIR / "gcide", corpus, queries, relevant, seed=seed,
+        meta={"name": "gcide", "tier": "general (held out)", "source": "Debian dict-gcide (GCIDE 0.48)",
+              "query": "an English headword", "document": "its first definition",
+              "use": "forgetting checks only: never trained on"},
+        source_md=f"""
+# gcide: English headword -> its first definition (held-out general set)
+
+- **Source**: the GNU Collaborative International Dictionary of English (GCIDE), as packaged by
+  Debian in `dict-gcide` (`/usr/share/dictd/gcide.dict.dz`); mostly Webster's 1913 with later
+  additions.
+- **Licence**: GNU GPL version 2 or later (this derived file keeps it). Webster's 1913 text
+  itself is in the public domain.
+- **Derivation**: entries whose headword is a plain word or phrase and whose first definition is
+  4-40 words, not marked obsolete, archaic, regional or specialist (Zool., Bot., Chem., Anat., Med.);
+  {n_docs} of them drawn with seed {seed}; the headword (and -s/-ed/-ing forms) is replaced by
+  "it" in its definition, as for WordNet.
+- **Use**: the general-domain forgetting check of Lesson 5. **Never trained on** (not even its
+  "train" split): the domain datasets train, this one only measures what training cost. It is a
+  different dictionary from WordNet (which the lift table trains on as its generic tier), so a
+  model cannot pass it by having learnt WordNet's wording.
+- **Rebuild**: `apt-get install dict-gcide && python scripts/build_datasets.py gcide`
+""",
+    )
+
+
 BUILDERS = {
     "wordnet": build_wordnet,
     "aws_docs": build_aws_docs,
     "icd10cm": build_icd10cm,
     "clinical_abbrev": build_clinical_abbrev,
+    "gcide": build_gcide,
 }
 
 

@@ -13,3 +13,25 @@ def test_rows_round_trip_with_provenance(tmp_path):
     assert meta["command"] == "python benchmarks/x.py" and "CPU cores" in meta["machine"]
     ax = plot_rows(df)
     assert len(ax.patches) == 2 and ax.get_xlim()[0] <= 50
+
+
+def test_experiment_reuses_a_saved_run_and_compares_rows_paired(tmp_path):
+    from helpers.data import load_dataset
+    from helpers.experiments import Experiment, compare_rows
+    from helpers.training import TrainConfig
+
+    cfg = TrainConfig(max_steps=2, batch_size=8)
+    small = load_dataset("icd10cm").subsample(300, {"train": 32, "dev": 0, "test": 40})
+    exp = Experiment(small, runs_dir=tmp_path / "runs")
+    pairs = exp.train.pairs()[:32]
+    first = exp.run("tiny run", pairs, cfg)
+    weights = next((tmp_path / "runs").glob("*/final/model.safetensors"))
+    stamp = weights.stat().st_mtime_ns
+    again = Experiment(small, runs_dir=tmp_path / "runs")
+    second = again.run("tiny run", pairs, cfg)
+    assert weights.stat().st_mtime_ns == stamp  # loaded, not trained again
+    assert second["recall@10"] == first["recall@10"] and second["train_s"] == first["train_s"]
+    again.save(tmp_path / "rows.csv", "pytest", cfg)
+    diff = compare_rows(tmp_path / "rows.csv", "tiny run", "no fine-tuning")
+    assert diff["difference"] == second["lift"] and diff["queries"] == 40
+    assert diff["ci_low"] <= diff["difference"] <= diff["ci_high"]
