@@ -419,7 +419,6 @@ def _log_estimate(done: int, total: int, seconds: float, tokens: list[int], pric
     if price is not None:
         cost = (tokens[0] * price[0] + tokens[1] * price[1]) / 1e6 / done * rest
         msg += f", ${cost:.2f} at ${price[0]}/${price[1]} per million input/output tokens"
-    logger.warning(msg)
     print(msg, flush=True)
 
 
