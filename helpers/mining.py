@@ -286,9 +286,9 @@ def rescore(candidates: Candidates, judge, queries: dict[str, str], corpus: dict
         pos_scores = np.split(flat[n_cand:], splits)
     else:
         cache = cache or EmbeddingCache()
-        used = sorted({int(j) for j in candidates.indices.ravel() if j >= 0})
         position = {d: j for j, d in enumerate(doc_ids)}
-        used = sorted(set(used) | {position[d] for docs in pos_ids for d in docs})
+        used = sorted({int(j) for j in candidates.indices.ravel() if j >= 0}
+                      | {position[d] for docs in pos_ids for d in docs})  # encode each document once
         emb = cache.encode(judge, [corpus[doc_ids[j]] for j in used], "document", batch_size)
         row_of = {j: r for r, j in enumerate(used)}
         q_emb = cache.encode(judge, [queries[q] for q in qids], "query", batch_size)
