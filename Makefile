@@ -31,11 +31,12 @@ quick: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests --doctest-modules helpers --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# rebuild data/ from the source packages (Debian's wordnet-base for WordNet)
+# rebuild data/ from the source packages (Debian's wordnet-base for WordNet, git-doc for data/raw)
 data: $(STAMP)
 	$(PY) -m pip install -q -e ".[data]"
 	test -f /usr/share/wordnet/data.noun || (apt-get update -qq && apt-get install -y -qq wordnet-base)
 	$(PY) scripts/build_datasets.py
+	$(PY) scripts/build_raw_docs.py
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/reproduce_timing.py

@@ -4,8 +4,10 @@
     python -m helpers reproduce --quick    # the same path on small slices (~2 min; numbers mean nothing)
     python -m helpers gate --report forgetting.json                  # pass/fail a measured candidate
     python -m helpers gate --candidate runs/x/final --domain icd10cm  # measure it first, then gate
+    python -m helpers finetune --corpus my_docs/ --out runs/my_docs  # your own documents, end to end
 
-``gate`` exits 0 on pass, 1 on fail, 2 on bad input: a CI step can block a release with it.
+``gate`` and ``finetune`` exit 0 when the release gate passes, 1 when it fails, 2 on bad input:
+a CI step can block a release with them.
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     gp.add_argument("--min-lift", type=float, default=2.0, help="domain recall@10 points required (default 2)")
     gp.add_argument("--max-general-drop", type=float, default=1.0, help="general recall@10 points allowed to fall (default 1)")
     gp.add_argument("--allow-ci-zero", action="store_true", help="do not require the domain CI to exclude zero")
+    _add_finetune(sub)
     args = ap.parse_args(argv)
 
     if args.command == "gate":
         return _gate(args)
+    if args.command == "finetune":
+        return _finetune(args)
 
     if args.command == "reproduce":
         from transformers.utils import logging as hf_logging
@@ -107,6 +112,135 @@ def _gate(args) -> int:
     gate = release_gate(report, GateConfig(args.min_lift, not args.allow_ci_zero, args.max_general_drop))
     print(gate)
     return 0 if gate.passed else 1
+
+
+FINETUNE_HELP = """\
+Raw documents in, a fine-tuned, evaluated, gated model out: chunk the documents, have an LLM write
+queries for them, filter those, mine hard negatives, fine-tune, evaluate against the base model
+(with 95% CIs, on the domain and on a general set for forgetting), apply the release gate, and
+write the model, its manifest and a report (Markdown + HTML with plots) to --out.
+
+Each stage is skipped when its output exists for the same inputs: run it again after a crash or
+a changed option and only what changed is redone. Bad input stops the run before any model loads.
+
+Scaling out (see the README): generation against vLLM with --llm-base-url; training on several
+GPUs with `accelerate launch -m helpers finetune ... --only train` after a run with --until mine;
+corpus encoding on several devices with --encode-devices cuda:0 cuda:1.
+"""
+
+
+def _add_finetune(sub) -> None:
+    from helpers.pipeline import STAGES, FinetuneConfig
+    from helpers.synthetic import STYLES
+
+    d = FinetuneConfig("", "")
+    fp = sub.add_parser("finetune", help="your own documents to a gated, fine-tuned model (one command)",
+                        description=FINETUNE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = fp.add_argument_group("input")
+    g.add_argument("--corpus", required=True,
+                   help="a folder of .txt/.md/.rst/.html files (recursive), a .jsonl or .csv/.tsv file with an id "
+                        "and a text column, or a BEIR folder (corpus.jsonl [+ queries.jsonl, qrels/test.tsv])")
+    g.add_argument("--out", required=True, help="folder for the model, report and every intermediate file")
+    g.add_argument("--queries", help="gold queries, JSONL {\"_id\", \"text\"}: evaluate on these instead of held-out "
+                                     "synthetic queries (needs --qrels)")
+    g.add_argument("--qrels", help="TSV query-id<TAB>corpus-id<TAB>score; corpus ids may name documents or chunks")
+    g.add_argument("--id-column", help="JSONL/CSV: the id column (default: _id or id)")
+    g.add_argument("--text-column", default=d.text_column, help="JSONL/CSV: the text column (default: %(default)s)")
+    g.add_argument("--chunk-words", type=int, default=d.chunk_words,
+                   help="longest chunk, in words; 0 keeps documents whole (default: %(default)s)")
+    g.add_argument("--overlap-words", type=int, default=d.overlap_words,
+                   help="words shared by consecutive chunks (default: %(default)s)")
+    g.add_argument("--skip-bad-files", action="store_true",
+                   help="leave out binary or non-UTF-8 files of a folder (listed in the report) instead of stopping")
+    g = fp.add_argument_group("synthetic queries")
+    g.add_argument("--llm", default=d.llm, help="local GGUF model: gemma3-270m, smollm2-135m or a .gguf path "
+                                                "(default: %(default)s)")
+    g.add_argument("--llm-base-url", help="an OpenAI-compatible server instead (vLLM, llama.cpp, Ollama...), "
+                                          "e.g. http://localhost:8000/v1")
+    g.add_argument("--llm-model", help="the model name that server serves")
+    g.add_argument("--llm-mode", choices=("completions", "chat"), default=d.llm_mode,
+                   help="completions (few-shot prompt) or chat (messages) (default: %(default)s)")
+    g.add_argument("--llm-api-key-env", default=d.llm_api_key_env,
+                   help="environment variable holding the server's key; the key is never written anywhere "
+                        "(default: %(default)s)")
+    g.add_argument("--llm-concurrency", type=int, default=d.llm_concurrency,
+                   help="requests in flight to the server (default: %(default)s)")
+    g.add_argument("--llm-timeout", type=float, default=d.llm_timeout, help="seconds per request (default: %(default)s)")
+    g.add_argument("--styles", nargs="+", default=list(d.styles), choices=list(STYLES),
+                   help="query styles, one per chunk in turn (default: %(default)s)")
+    g.add_argument("--queries-per-chunk", type=int, default=d.queries_per_chunk,
+                   help="queries written per chunk (default: %(default)s)")
+    g.add_argument("--temperature", type=float, default=d.temperature, help="(default: %(default)s)")
+    g.add_argument("--max-tokens", type=int, default=d.max_tokens, help="longest query, in tokens (default: %(default)s)")
+    g = fp.add_argument_group("evaluation and gate")
+    g.add_argument("--eval-fraction", type=float, default=d.eval_fraction,
+                   help="without gold queries: share of synthetic queries held out, by chunk (default: %(default)s)")
+    g.add_argument("--max-eval-queries", type=int, default=d.max_eval_queries, help="(default: %(default)s)")
+    g.add_argument("--general", default=d.general,
+                   help="held-out general-domain dataset for the forgetting check (default: %(default)s)")
+    g.add_argument("--min-lift", type=float, default=d.min_lift,
+                   help="domain recall@10 points the model must gain (default: %(default)s)")
+    g.add_argument("--max-general-drop", type=float, default=d.max_general_drop,
+                   help="general recall@10 points it may lose (default: %(default)s)")
+    g.add_argument("--allow-ci-zero", action="store_true", help="do not require the domain gain's CI to exclude zero")
+    g = fp.add_argument_group("mining and training")
+    g.add_argument("--base-model", default=d.base_model, help="model to fine-tune: short name or folder (default: %(default)s)")
+    g.add_argument("--judge", default=d.judge,
+                   help="stronger model that rescores mined candidates before the margin; 'none' uses the base "
+                        "model (default: %(default)s)")
+    g.add_argument("--num-negatives", type=int, default=d.num_negatives, help="(default: %(default)s)")
+    g.add_argument("--range-max", type=int, default=d.range_max, help="deepest rank a negative comes from (default: %(default)s)")
+    g.add_argument("--relative-margin", type=float, default=d.relative_margin,
+                   help="a negative must score below (1 - margin) x the positive's score; negative: no margin "
+                        "(default: %(default)s)")
+    g.add_argument("--epochs", type=float, default=d.epochs, help="(default: %(default)s)")
+    g.add_argument("--learning-rate", type=float, default=d.learning_rate, help="(default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="per process (default: %(default)s)")
+    g.add_argument("--max-seq-length", type=int, default=d.max_seq_length, help="tokens per text in training (default: %(default)s)")
+    g.add_argument("--save-steps", type=int, default=d.save_steps,
+                   help="checkpoint every N steps so that a killed training resumes; 0: no checkpoints (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=d.seed, help="(default: %(default)s)")
+    g = fp.add_argument_group("engines and stages")
+    g.add_argument("--encode-devices", nargs="+",
+                   help="encode with sentence-transformers' multi-process pool on these devices, e.g. cuda:0 cuda:1")
+    g.add_argument("--until", choices=STAGES, help="stop after this stage")
+    g.add_argument("--only", choices=STAGES,
+                   help="run just this stage (the earlier ones must be done): under torchrun / accelerate launch, --only train")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _finetune(args) -> int:
+    from transformers.utils import logging as hf_logging
+
+    from helpers.data import DataError  # CorpusError too
+    from helpers.models import ModelNotFoundError
+    from helpers.pipeline import PipelineError, config_from_args, run_pipeline
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    if args.judge and args.judge.lower() == "none":
+        args.judge = None
+    if args.relative_margin is not None and args.relative_margin < 0:
+        args.relative_margin = None
+    before = os.environ.get("TQDM_DISABLE")
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # also the bars of libraries that offer no switch
+    try:
+        result = run_pipeline(config_from_args(args), show_progress_bar=not args.quiet)
+    except (DataError, PipelineError, ModelNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:  # main() may be called in-process (tests, notebooks): leave the environment as it was
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+        if before is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = before
+    if result.gate_passed is None:
+        return 0
+    print(f"report: {result.report_path}")
+    return 0 if result.gate_passed else 1
 
 
 if __name__ == "__main__":

@@ -128,10 +128,9 @@ class RetrievalDataset:
 # ----------------------------------------------------------------------------- loading
 
 
-def _read_jsonl(path: Path, kind: str, problems: list[str]) -> dict[str, str]:
-    rows: dict[str, str] = {}
-    first_line: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
+def _jsonl_rows(f, path: Path, problems: list[str]):
+    """(line number, object) for every JSON-object line of an open file; bad lines go to ``problems``."""
+    try:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
@@ -140,26 +139,43 @@ def _read_jsonl(path: Path, kind: str, problems: list[str]) -> dict[str, str]:
             except json.JSONDecodeError as e:
                 problems.append(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})")
                 continue
-            if not isinstance(obj, dict):
+            if isinstance(obj, dict):
+                yield lineno, obj
+            else:
                 problems.append(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-                continue
-            key = obj.get("_id", obj.get("id"))
-            text = obj.get("text")
-            if key is None or key == "":
-                problems.append(f"{path}:{lineno}: {kind} has no '_id'")
-                continue
-            key = str(key)
-            if not isinstance(text, str) or not text.strip():
-                problems.append(f"{path}:{lineno}: {kind} {key!r} has no text")
-                continue
-            if obj.get("title"):
-                text = f"{obj['title']}: {text}"
-            if key in rows:
-                problems.append(f"{path}:{lineno}: duplicate {kind} id {key!r} (first on line {first_line[key]})")
-                continue
-            rows[key] = text
-            first_line[key] = lineno
-    return rows
+    except UnicodeDecodeError as e:
+        problems.append(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")
+
+
+def _collect(rows, path: Path, kind: str, problems: list[str], id_names=("_id", "id"),
+             text_column: str = "text") -> dict[str, str]:
+    """{id: text} from (line number, row) pairs -- a JSONL object or a CSV row -- with every missing
+    id, empty text and duplicate id reported by line; a ``title`` is put in front of the text."""
+    out: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for lineno, row in rows:
+        key = next((row[c] for c in id_names if row.get(c) not in (None, "")), None)
+        text = row.get(text_column)
+        if key is None:
+            problems.append(f"{path}:{lineno}: {kind} has no {' or '.join(map(repr, id_names))}")
+            continue
+        key = str(key)
+        if not isinstance(text, str) or not text.strip():
+            column = "" if text_column == "text" else f" in column {text_column!r}"
+            problems.append(f"{path}:{lineno}: {kind} {key!r} has no text{column}")
+            continue
+        if row.get("title"):
+            text = f"{row['title']}: {text}"
+        if key in out:
+            problems.append(f"{path}:{lineno}: duplicate {kind} id {key!r} (first on line {first_line[key]})")
+            continue
+        out[key], first_line[key] = text, lineno
+    return out
+
+
+def _read_jsonl(path: Path, kind: str, problems: list[str]) -> dict[str, str]:
+    with open(path, encoding="utf-8") as f:
+        return _collect(_jsonl_rows(f, path, problems), path, kind, problems)
 
 
 def _read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, float]]:
@@ -183,11 +199,11 @@ def _read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, fl
     return out
 
 
-def _raise_if(problems: list[str], what: str, max_listed: int = 20) -> None:
+def _raise_if(problems: list[str], what: str, max_listed: int = 20, error: type[Exception] | None = None) -> None:
     if problems:
         listed = "\n  ".join(problems[:max_listed])
         more = f"\n  ... and {len(problems) - max_listed} more" if len(problems) > max_listed else ""
-        raise DataError(f"{what}: {len(problems)} problem(s):\n  {listed}{more}")
+        raise (error or DataError)(f"{what}: {len(problems)} problem(s):\n  {listed}{more}")
 
 
 def resolve_dataset_path(name_or_path: str | Path) -> Path:

@@ -83,11 +83,17 @@ class EmbeddingCache:
     In memory by default, so that one run never encodes the same corpus twice with the same
     model; pass ``folder`` to also keep them on disk between runs (``.npy``, written atomically),
     and ``memory=False`` to keep nothing in memory (streaming over a corpus chunk by chunk).
+    ``devices`` (e.g. ``["cuda:0", "cuda:1"]``, or ``["cpu", "cpu"]``) encodes with
+    sentence-transformers' multi-process pool, one process per entry. ``progress`` shows (or
+    hides) a progress bar for every encoding; by default only for 2,000 texts or more.
     """
 
-    def __init__(self, folder: str | Path | None = None, memory: bool = True):
+    def __init__(self, folder: str | Path | None = None, memory: bool = True, devices: list[str] | None = None,
+                 progress: bool | None = None):
         self.folder = Path(folder) if folder else None
         self.memory = memory
+        self.devices = list(devices) if devices else None
+        self.progress = progress
         self._mem: dict[tuple[str, str], np.ndarray] = {}
         self.hits = 0
         self.misses = 0
@@ -108,10 +114,11 @@ class EmbeddingCache:
         else:
             self.misses += 1
             if show_progress_bar is None:
-                show_progress_bar = len(texts) >= 2000
+                show_progress_bar = self.progress if self.progress is not None else len(texts) >= 2000
             encode = model.encode_query if kind == "query" else model.encode_document
+            pool = {"device": self.devices} if self.devices and len(texts) > batch_size else {}
             emb = encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                         show_progress_bar=show_progress_bar).astype(np.float32)
+                         show_progress_bar=show_progress_bar, **pool).astype(np.float32)
             if path is not None:
                 from helpers.io import atomic_write
 

@@ -51,6 +51,8 @@ class TrainResult:
     final_loss: float | None
     config: dict = field(default_factory=dict)
     resumed_from: str | None = None
+    world_size: int = 1  # processes that trained it (accelerate launch / torchrun)
+    loss_history: list = field(default_factory=list)  # [step, loss] every logging_steps
 
 
 def triplets_with_random_negatives(split, limit: int | None = None, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -87,6 +89,7 @@ def fine_tune(
     dataset_name: str = "pairs",
     resume: bool = True,
     show_progress_bar: bool = True,
+    final_dir: str | os.PathLike | None = None,
     **overrides,
 ):
     """Fine-tune ``base_model`` (short name, folder, or a loaded model) on (anchor, positive) pairs.
@@ -97,8 +100,11 @@ def fine_tune(
 
     With ``config.save_steps > 0`` checkpoints are written to ``output_dir`` and, with
     ``resume=True``, an interrupted run continues from the last one. The final model is saved
-    to ``output_dir/final`` (safetensors) with its model card and ``training_manifest.json``.
-    Returns ``(model, TrainResult)``.
+    to ``final_dir`` (default ``output_dir/final``; safetensors) with its model card and
+    ``training_manifest.json``. Returns ``(model, TrainResult)``.
+
+    Launched by ``accelerate launch`` or ``torchrun``, the trainer runs data-parallel on every
+    process and only the main process writes files.
     """
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -145,7 +151,7 @@ def fine_tune(
         save_strategy="steps" if cfg.save_steps > 0 else "no",
         save_steps=cfg.save_steps if cfg.save_steps > 0 else 500,
         save_total_limit=2,
-        logging_steps=10,
+        logging_steps=_logging_steps(len(pairs), cfg),
         report_to="none",
         dataloader_pin_memory=False,  # CPU: pinning only warns
         disable_tqdm=not show_progress_bar,
@@ -163,20 +169,27 @@ def fine_tune(
         raise ValueError(f"{output_dir} holds checkpoints of a run on other data (fingerprint "
                          f"{stamp.read_text().strip() if stamp.exists() else 'unknown'}, this run {fp}): "
                          "use another output_dir, or resume=False to start over")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fp + "\n")
+    is_main = args.process_index == 0
+    if is_main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fp + "\n")
     t0 = time.perf_counter()
     out = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - t0
     model.max_seq_length = eval_length  # evaluate and save with the same text limit as the base model
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    history = [[h["step"], round(h["loss"], 4)] for h in trainer.state.log_history if "loss" in h]
+    losses = [loss for _, loss in history]
 
+    final = Path(final_dir) if final_dir is not None else output_dir / "final"
     result = TrainResult(
-        output_dir=str(output_dir / "final"), base_model=str(base_name), n_pairs=len(pairs),
+        output_dir=str(final), base_model=str(base_name), n_pairs=len(pairs),
         data_fingerprint=fp, steps=int(out.global_step), seconds=round(seconds, 1),
         final_loss=round(losses[-1], 4) if losses else None, config=asdict(cfg), resumed_from=checkpoint,
+        world_size=args.world_size, loss_history=history,
     )
-    save_model(model, output_dir / "final", result)
+    if is_main:
+        save_model(model, final, result)
+    trainer.accelerator.wait_for_everyone()  # no process returns before the model is on disk
     return model, result
 
 
@@ -202,6 +215,15 @@ def save_model(model, folder: str | os.PathLike, result: TrainResult | None = No
 
 def read_manifest(folder: str | os.PathLike) -> dict:
     return json.loads((Path(folder) / "training_manifest.json").read_text())
+
+
+def _logging_steps(n_examples: int, cfg: TrainConfig) -> int:
+    """Log the loss every 10 steps, or often enough for ~10 points on a short run."""
+    import math
+
+    per_epoch = math.ceil(n_examples / (cfg.batch_size * cfg.gradient_accumulation_steps))
+    total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(per_epoch * cfg.epochs)
+    return max(1, min(10, total // 10))
 
 
 def _has_accelerator() -> bool:

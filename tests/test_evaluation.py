@@ -89,3 +89,11 @@ def test_disk_cache_round_trip(minilm, tmp_path):
     first = EmbeddingCache(tmp_path).encode(minilm, texts)
     again = EmbeddingCache(tmp_path)
     assert np.array_equal(again.encode(minilm, texts), first) and again.hits == 1
+
+
+def test_multi_process_encoding_matches_one_process(minilm):
+    # sentence-transformers' own pool, here with two CPU processes (on a GPU box: one per device)
+    texts = [f"definition number {i}: a word that means something else" for i in range(200)]
+    one = EmbeddingCache(memory=False).encode(minilm, texts)
+    pooled = EmbeddingCache(memory=False, devices=["cpu", "cpu"]).encode(minilm, texts)
+    assert pooled.shape == one.shape and np.allclose(pooled, one, atol=1e-5)

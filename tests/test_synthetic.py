@@ -2,12 +2,6 @@
 llama-cpp-python's OpenAI-compatible server on loopback (started, killed and restarted here)."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -36,7 +30,7 @@ DOCS = {
     "E11.2": "Type 2 diabetes mellitus with kidney complications",
     "N92.6": "Irregular menstruation, unspecified",
 }
-SECRET = "sk-test-do-not-leak-4242"
+from conftest import SERVER_KEY as SECRET  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- pure parts
@@ -128,48 +122,6 @@ def test_both_packaged_llms_are_found():
 
 
 # ----------------------------------------------------------------------------- a real server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LlamaServer:
-    """llama-cpp-python's OpenAI-compatible server with the shipped model, on 127.0.0.1."""
-
-    def __init__(self, api_key: str = SECRET):
-        self.port, self.api_key, self.proc = _free_port(), api_key, None
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-
-    def start(self, timeout: float = 90) -> "LlamaServer":
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(local_llm_path()), "--host", "127.0.0.1",
-               "--port", str(self.port), "--n_threads", "1", "--n_ctx", "1024", "--api_key", self.api_key]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            try:
-                req = urllib.request.Request(f"{self.url}/models", headers={"Authorization": f"Bearer {self.api_key}"})
-                with urllib.request.urlopen(req, timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError("llama_cpp.server did not come up")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def server():
-    srv = LlamaServer().start()
-    yield srv
-    srv.stop()
 
 
 def test_server_backend_resumes_after_the_server_is_killed_mid_run(server, tmp_path, monkeypatch):

@@ -1,0 +1,567 @@
+"""Your own corpus, end to end: raw documents in, a fine-tuned, evaluated, gated model out.
+
+The stages are the course's lessons, in order, each a call into its own module (what each
+writes under ``out``):
+
+- ``chunks``   -- read, check and chunk the documents (:mod:`helpers.corpus`): ``chunks.jsonl``
+- ``queries``  -- an LLM writes queries for every chunk (:mod:`helpers.synthetic`): ``generated.jsonl``
+- ``split``    -- filters; hold out an evaluation set unless gold queries are given:
+  ``train_queries.jsonl``, ``eval_queries.jsonl``
+- ``mine``     -- hard negatives with false-negative control (:mod:`helpers.mining`): ``train_examples.jsonl``
+- ``train``    -- fine-tune the base model (:mod:`helpers.training`): ``model/``
+- ``evaluate`` -- base vs fine-tuned with CIs, forgetting check, release gate (:mod:`helpers.deployment`):
+  ``evaluation.json``
+- ``report``   -- Markdown and HTML with the plots (:mod:`helpers.report`): ``report.md``, ``report.html``
+
+Each stage records a key (a hash of its inputs: its options and the key of the stage before it)
+in ``out/stages/<stage>.json`` when it finishes, and is skipped when the key matches: a rerun
+after a crash or a changed option redoes only what changed. LLM answers and embeddings are also
+cached item by item (``out/cache/``), so even a redone stage reuses what it can.
+
+>>> from helpers.pipeline import FinetuneConfig, run_pipeline             # doctest: +SKIP
+>>> run_pipeline(FinetuneConfig(corpus="my_docs/", out="runs/my_docs"))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from helpers.corpus import Corpus, CorpusError, load_corpus
+from helpers.io import write_json, write_jsonl
+
+STAGES = ("chunks", "queries", "split", "mine", "train", "evaluate", "report")
+
+
+@dataclass
+class FinetuneConfig:
+    """Every option of a run (the command line's flags, one for one; see ``python -m helpers finetune --help``)."""
+
+    corpus: str
+    out: str
+    # input
+    queries: str | None = None
+    qrels: str | None = None
+    id_column: str | None = None
+    text_column: str = "text"
+    chunk_words: int = 100
+    overlap_words: int = 0
+    skip_bad_files: bool = False
+    # synthetic queries
+    llm: str = "gemma3-270m"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_mode: str = "completions"
+    llm_api_key_env: str = "OPENAI_API_KEY"
+    llm_concurrency: int = 8
+    llm_timeout: float = 60.0
+    styles: tuple[str, ...] = ("keyword", "question", "colloquial")
+    queries_per_chunk: int = 1
+    temperature: float = 0.7
+    max_tokens: int = 32
+    # evaluation
+    eval_fraction: float = 0.25
+    max_eval_queries: int = 500
+    general: str = "gcide"
+    # mining
+    base_model: str = "minilm"
+    judge: str | None = "mpnet"
+    num_negatives: int = 1
+    range_max: int = 50
+    relative_margin: float | None = 0.05
+    # training
+    epochs: float = 1.0
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    max_seq_length: int = 128
+    save_steps: int = 0
+    # gate
+    min_lift: float = 2.0
+    max_general_drop: float = 1.0
+    allow_ci_zero: bool = False
+    # engines and stages
+    encode_devices: tuple[str, ...] | None = None
+    seed: int = 0
+    until: str | None = None
+    only: str | None = None
+
+    def __post_init__(self):
+        self.styles = tuple(self.styles)
+        self.encode_devices = tuple(self.encode_devices) if self.encode_devices else None
+
+    def pick(self, *names: str) -> dict:
+        return {n: getattr(self, n) for n in names}
+
+
+#: Minimum sizes below which a held-out evaluation would say nothing (checked before any work).
+MIN_EVAL_QUERIES = 20
+MIN_TRAIN_QUERIES = 40
+
+
+class PipelineError(RuntimeError):
+    """A run cannot go on as asked (a missing earlier stage, a wrong launcher); the message says what to do."""
+
+
+# ----------------------------------------------------------------------------- stage bookkeeping
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+class StageLog:
+    """``out/stages/<name>.json``: the key a stage finished with, its outputs and how long it took."""
+
+    def __init__(self, out: Path):
+        self.dir = out / "stages"
+
+    def get(self, name: str, key: str) -> dict | None:
+        path = self.dir / f"{name}.json"
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return None  # torn by a crash: the stage runs again
+        outputs = [self.dir.parent / o for o in record.get("outputs", [])]
+        return record if record.get("key") == key and all(p.exists() for p in outputs) else None
+
+    def put(self, name: str, key: str, outputs: list[str], seconds: float, info: dict | None = None) -> dict:
+        record = {"stage": name, "key": key, "outputs": outputs, "seconds": round(seconds, 1), "info": info or {}}
+        write_json(self.dir / f"{name}.json", record)
+        return record
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) under ``accelerate launch`` / ``torchrun``; (0, 1) otherwise."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+# ----------------------------------------------------------------------------- checks before work
+
+
+def preflight(cfg: FinetuneConfig) -> Corpus:
+    """Every check that needs no model: options, the documents, the sizes, the models' names.
+    Raises :class:`CorpusError` / :class:`PipelineError` / ``ModelNotFoundError`` with what to fix."""
+    from helpers.data import available_datasets, resolve_dataset_path
+    from helpers.models import resolve_model
+    from helpers.synthetic import STYLES
+
+    for name in (cfg.until, cfg.only):
+        if name is not None and name not in STAGES:
+            raise PipelineError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
+    unknown = [s for s in cfg.styles if s not in STYLES]
+    if unknown:
+        raise PipelineError(f"unknown query style(s) {unknown}; styles: {', '.join(STYLES)}")
+    if not 0 < cfg.eval_fraction < 1:
+        raise PipelineError(f"--eval-fraction must be between 0 and 1, got {cfg.eval_fraction}")
+    _, world = _world()
+    if world > 1 and cfg.only != "train":
+        raise PipelineError(f"started as {world} processes (accelerate launch / torchrun): only the train stage "
+                            "runs distributed. Run the other stages once without the launcher, e.g. --until mine, "
+                            "then launch with --only train")
+    corpus = load_corpus(cfg.corpus, cfg.chunk_words, cfg.overlap_words, cfg.id_column, cfg.text_column,
+                         cfg.queries, cfg.qrels, cfg.skip_bad_files)
+    n = len(corpus.chunks) * cfg.queries_per_chunk
+    if corpus.gold is None:
+        n_eval = min(cfg.max_eval_queries, round(n * cfg.eval_fraction))
+        if n_eval < MIN_EVAL_QUERIES or n - n_eval < MIN_TRAIN_QUERIES:
+            need = max(MIN_EVAL_QUERIES / cfg.eval_fraction, MIN_TRAIN_QUERIES + MIN_EVAL_QUERIES)
+            raise CorpusError(
+                f"corpus {cfg.corpus}: too small to split: {len(corpus.chunks)} chunk(s) from "
+                f"{len(corpus.documents)} document(s) give {n} synthetic queries, {n_eval} of them held out for "
+                f"evaluation; at least {need:.0f} are needed (more documents, --queries-per-chunk, smaller "
+                "--chunk-words, or gold --queries/--qrels)")
+    elif n < MIN_TRAIN_QUERIES:
+        raise CorpusError(f"corpus {cfg.corpus}: too small to train on: {len(corpus.chunks)} chunk(s) give {n} "
+                          f"synthetic queries; at least {MIN_TRAIN_QUERIES} are needed")
+    resolve_model(cfg.base_model)
+    if cfg.judge:
+        resolve_model(cfg.judge)
+    if cfg.general not in available_datasets():
+        resolve_dataset_path(cfg.general)  # a folder of the course layout is fine too
+    if cfg.llm_base_url is None:
+        from helpers.synthetic import LlamaCppBackend
+
+        try:
+            LlamaCppBackend(cfg.llm)  # finds the file; the model loads only when a query is written
+        except (ValueError, OSError) as e:
+            raise PipelineError(f"--llm {cfg.llm}: {e}") from None
+    elif not cfg.llm_model:
+        raise PipelineError("--llm-base-url needs --llm-model (the model name the server serves)")
+    return corpus
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    stages: dict[str, dict] = field(default_factory=dict)  # name -> record (with "cached": bool)
+    gate_passed: bool | None = None
+
+    @property
+    def report_path(self) -> Path:
+        return self.out / "report.md"
+
+
+class Pipeline:
+    """The stages as methods, for a notebook to call one by one; :func:`run_pipeline` runs them all."""
+
+    def __init__(self, cfg: FinetuneConfig, corpus: Corpus | None = None, show_progress_bar: bool = True):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.corpus = corpus or preflight(cfg)
+        self.log = StageLog(self.out)
+        self.keys: dict[str, str] = {}
+        self.result = PipelineResult(self.out)
+        self.progress = show_progress_bar
+        self._cache = None
+
+    # -- helpers
+
+    @property
+    def cache(self):
+        from helpers.evaluation import EmbeddingCache
+
+        if self._cache is None:
+            self._cache = EmbeddingCache(self.out / "cache" / "embeddings", devices=self.cfg.encode_devices,
+                                         progress=None if self.progress else False)
+        return self._cache
+
+    def _stage(self, name: str, key_parts: tuple, run, outputs: list[str]) -> dict:
+        """Run ``run() -> info`` unless the stage finished before with the same key."""
+        key = _key(name, *key_parts)
+        self.keys[name] = key
+        done = self.log.get(name, key)
+        first, _ = self._bounds()
+        if done is not None:
+            record = {**done, "cached": True}
+        elif STAGES.index(name) < first:
+            raise PipelineError(f"stage {name!r} has no output for these inputs in {self.out}: run the earlier "
+                                f"stages first (without --only), e.g. --until {STAGES[first - 1]}")
+        else:
+            t0 = time.perf_counter()
+            info = run()
+            record = {"stage": name, "key": key, "outputs": outputs, "seconds": round(time.perf_counter() - t0, 1),
+                      "info": info or {}}
+            if _world()[0] == 0:
+                self.log.put(name, key, outputs, record["seconds"], info)
+            record["cached"] = False
+        self.result.stages[name] = record
+        if _world()[0] == 0:
+            state = "cached" if record["cached"] else f"{record['seconds']:.0f} s"
+            print(f"[{name}] {state}: {_headline(name, record['info'])}", flush=True)
+        return record
+
+    def _bounds(self) -> tuple[int, int]:
+        cfg = self.cfg
+        if cfg.only:
+            i = STAGES.index(cfg.only)
+            return i, i
+        return 0, STAGES.index(cfg.until) if cfg.until else len(STAGES) - 1
+
+    def wanted(self, name: str) -> bool:
+        return STAGES.index(name) <= self._bounds()[1]
+
+    def _after(self, stage: str) -> str:
+        """The key ``stage`` finished with in this session: stages run in order."""
+        if stage not in self.keys:
+            raise PipelineError(f"run the {stage!r} stage first (stages: {', '.join(STAGES)})")
+        return self.keys[stage]
+
+    def _read_jsonl(self, name: str) -> list[dict]:
+        with open(self.out / name, encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    # -- stages
+
+    def chunks(self) -> dict:
+        c = self.corpus
+
+        def run():
+            write_jsonl(self.out / "chunks.jsonl", (asdict(ch) for ch in c.chunks))
+            return {"corpus": c.path, "format": c.format, "documents": len(c.documents), "chunks": len(c.chunks),
+                    "mean words": round(sum(len(ch.text.split()) for ch in c.chunks) / len(c.chunks), 1),
+                    "notes": c.notes, "describe": c.describe(),
+                    "gold": None if c.gold is None else {"queries": len(c.gold.queries), "level": c.gold.level,
+                                                         "source": c.gold.source}}
+
+        gold = None if c.gold is None else sorted((q, t, sorted(c.gold.relevant[q])) for q, t in c.gold.queries.items())
+        return self._stage("chunks", (c.fingerprint(), gold), run, ["chunks.jsonl"])
+
+    def _llm_id(self) -> str:
+        cfg = self.cfg
+        return f"{cfg.llm_base_url}|{cfg.llm_model}|{cfg.llm_mode}" if cfg.llm_base_url else cfg.llm
+
+    def queries(self) -> dict:
+        cfg = self.cfg
+
+        def run():
+            from helpers.synthetic import GenerationError, generate_queries, plan_jobs
+
+            backend = make_backend(cfg)
+            # styles follow chunk ids, not positions: adding documents leaves every cached answer valid
+            jobs = plan_jobs(self.corpus.texts, cfg.styles, cfg.queries_per_chunk, rotate_styles=True, rotate_by="id")
+            t0 = time.perf_counter()
+            try:
+                records = generate_queries(jobs, backend, self.out / "cache" / "llm_queries.jsonl", cfg.max_tokens,
+                                           cfg.temperature, cfg.seed, show_progress_bar=self.progress)
+            except GenerationError as e:
+                raise PipelineError(f"query generation stopped: {e}") from e
+            write_jsonl(self.out / "generated.jsonl", (asdict(r) for r in records))
+            fresh = [r for r in records if r.seconds]
+            return {"llm": backend.name, "jobs": len(jobs), "malformed": sum(r.query is None for r in records),
+                    "seconds": round(time.perf_counter() - t0, 1),
+                    "seconds per query (as written)": round(sum(r.seconds for r in fresh) / max(1, len(fresh)), 3)}
+
+        key = (self._after("chunks"), self._llm_id(), cfg.pick("styles", "queries_per_chunk", "temperature",
+                                                             "max_tokens", "seed"))
+        return self._stage("queries", key, run, ["generated.jsonl"])
+
+    def split(self) -> dict:
+        cfg = self.cfg
+
+        def run():
+            from helpers.models import load_model_cached
+            from helpers.synthetic import Generated, filter_queries
+
+            texts = self.corpus.texts
+            records = [Generated(**r) for r in self._read_jsonl("generated.jsonl")]
+            cheap, cheap_report = filter_queries(records, texts)  # model-free rules, on every query
+            if self.corpus.gold is None:
+                # hold out whole chunks: their queries are the evaluation set, and no training query
+                # points at them. The round-trip filter is NOT applied to these: it keeps only the
+                # queries the base model already answers, which would rig the comparison.
+                held = hold_out_chunks([r.doc_id for r in cheap], cfg.eval_fraction, cfg.max_eval_queries, cfg.seed)
+                eval_rows = [{"_id": f"eval-{r.key[:12]}", "text": r.query, "relevant": [r.doc_id], "style": r.style}
+                             for r in cheap if r.doc_id in held]
+                train = [r for r in cheap if r.doc_id not in held]
+                level, eval_source = "chunk", "held-out synthetic queries"
+            else:
+                g = self.corpus.gold
+                eval_rows = [{"_id": q, "text": t, "relevant": sorted(g.relevant[q])} for q, t in g.queries.items()]
+                train, level, eval_source = cheap, g.level, f"gold queries ({g.source})"
+            if len(train) < MIN_TRAIN_QUERIES // 4 or (self.corpus.gold is None and len(eval_rows) < MIN_EVAL_QUERIES):
+                raise PipelineError(f"after the filters, {len(train)} training and {len(eval_rows)} evaluation "
+                                    f"queries are left (at least {MIN_TRAIN_QUERIES // 4} and {MIN_EVAL_QUERIES} "
+                                    f"needed): most of the LLM's answers were unusable, see {self.out / 'generated.jsonl'}")
+            kept, trip_report = filter_queries(train, texts, model=load_model_cached(cfg.base_model), cache=self.cache)
+            write_jsonl(self.out / "train_queries.jsonl",
+                        ({"_id": f"syn-{r.key[:12]}", "text": r.query, "chunk": r.doc_id, "style": r.style} for r in kept))
+            write_jsonl(self.out / "eval_queries.jsonl", ({**row, "level": level} for row in eval_rows))
+            return {"generated": len(records), "after cheap filters": cheap_report.kept,
+                    "dropped (cheap)": dict(cheap_report.dropped), "evaluation queries": len(eval_rows),
+                    "evaluation set": eval_source, "level": level, "training candidates": len(train),
+                    "training queries": len(kept), "dropped (round trip)": trip_report.dropped.get("round-trip", 0),
+                    "examples": _filter_examples(records, texts, cheap_report, trip_report)}
+
+        key = (self._after("queries"), cfg.pick("eval_fraction", "max_eval_queries", "base_model", "seed"))
+        return self._stage("split", key, run, ["train_queries.jsonl", "eval_queries.jsonl"])
+
+    def mine(self) -> dict:
+        cfg = self.cfg
+
+        def run():
+            from helpers.data import RetrievalSplit
+            from helpers.mining import MiningConfig, mine
+            from helpers.models import load_model_cached
+
+            rows = self._read_jsonl("train_queries.jsonl")
+            split = RetrievalSplit("train", "synthetic", {r["_id"]: r["text"] for r in rows}, self.corpus.texts,
+                                   {r["_id"]: {r["chunk"]} for r in rows})
+            mined = mine(split, load_model_cached(cfg.base_model),
+                         MiningConfig(num_negatives=cfg.num_negatives, range_max=cfg.range_max,
+                                      relative_margin=cfg.relative_margin, judge=cfg.judge, seed=cfg.seed),
+                         cache=self.cache)
+            examples = mined.examples("n-tuple") if cfg.num_negatives > 1 else mined.examples("triplet")
+            write_jsonl(self.out / "train_examples.jsonl", ({"texts": list(e)} for e in examples))
+            audit = mined.audit(5)[["query", "positive", "mined negative", "positive score", "negative score"]] \
+                if mined.positive_scores is not None else None
+            return {"queries": len(rows), "examples": len(examples), "summary": mined.summary(),
+                    "report": mined.report(), "audit": None if audit is None else audit.to_dict("records")}
+
+        key = (self._after("split"), cfg.pick("base_model", "judge", "num_negatives", "range_max", "relative_margin", "seed"))
+        return self._stage("mine", key, run, ["train_examples.jsonl"])
+
+    def train(self) -> dict:
+        cfg = self.cfg
+
+        def run():
+            from helpers.training import TrainConfig, fine_tune
+
+            examples = [tuple(r["texts"]) for r in self._read_jsonl("train_examples.jsonl")]
+            _, world = _world()
+            if len(examples) < cfg.batch_size * world:
+                raise PipelineError(f"{len(examples)} training examples do not fill one batch of {cfg.batch_size} x "
+                                    f"{world} process(es): lower --batch-size, or give more documents")
+            _, info = fine_tune(cfg.base_model, examples, self.out / "training", final_dir=self.out / "model",
+                                config=TrainConfig(epochs=cfg.epochs, learning_rate=cfg.learning_rate,
+                                                   batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
+                                                   seed=cfg.seed, save_steps=cfg.save_steps),
+                                dataset_name=f"synthetic queries for {cfg.corpus}", show_progress_bar=self.progress)
+            return asdict(info)
+
+        key = (self._after("mine"), cfg.pick("base_model", "epochs", "learning_rate", "batch_size", "max_seq_length", "seed"))
+        return self._stage("train", key, run, ["model/training_manifest.json"])
+
+    def evaluate(self) -> dict:
+        cfg = self.cfg
+
+        def run():
+            from helpers.data import load_dataset
+            from helpers.deployment import ForgettingReport, GateConfig, release_gate
+            from helpers.evaluation import evaluate, lift
+            from helpers.models import load_model, load_model_cached
+
+            base, tuned = load_model_cached(cfg.base_model), load_model(self.out / "model")
+            domain, level = self.eval_split()
+            general_set = load_dataset(cfg.general)
+            general = general_set.split("test")
+            results = {}
+            for name, model in (("base", base), ("fine-tuned", tuned)):
+                results[("domain", name)] = evaluate_domain(model, domain, self.corpus.source_of, self.cache, name, level)
+                results[("general", name)] = evaluate(model, general, self.cache, name, general_set.name)
+            report = ForgettingReport(lift(results[("domain", "fine-tuned")], results[("domain", "base")]),
+                                      lift(results[("general", "fine-tuned")], results[("general", "base")]),
+                                      f"{corpus_name(cfg.corpus)} ({domain.name})", general_set.name)
+            gate = release_gate(report, GateConfig(cfg.min_lift, not cfg.allow_ci_zero, cfg.max_general_drop))
+            info = {"report": report.to_dict(), "gate": {"passed": gate.passed, "reasons": gate.reasons},
+                    "metrics": {f"{where}/{name}": r.summary() for (where, name), r in results.items()}}
+            write_json(self.out / "evaluation.json", info)
+            return info
+
+        key = (self._after("train"), self._after("split"), cfg.pick("general", "min_lift", "max_general_drop", "allow_ci_zero"))
+        record = self._stage("evaluate", key, run, ["evaluation.json"])
+        self.result.gate_passed = record["info"]["gate"]["passed"]
+        return record
+
+    def eval_split(self):
+        """(the evaluation queries as a :class:`~helpers.data.RetrievalSplit` over the chunks, the level
+        their relevance is labelled at: ``"chunk"`` or ``"document"``)."""
+        from helpers.data import RetrievalSplit
+
+        rows = self._read_jsonl("eval_queries.jsonl")
+        name = "gold" if self.corpus.gold else "held-out synthetic"
+        split = RetrievalSplit(name, "evaluation", {r["_id"]: r["text"] for r in rows}, self.corpus.texts,
+                               {r["_id"]: set(r["relevant"]) for r in rows})
+        return split, rows[0]["level"]
+
+    def report(self) -> dict:
+        from helpers.report import write_report
+
+        t0 = time.perf_counter()
+        paths = write_report(self.out, self.cfg, self.result.stages)
+        record = {"stage": "report", "outputs": [str(p.relative_to(self.out)) for p in paths],
+                  "seconds": round(time.perf_counter() - t0, 1), "info": {"files": [p.name for p in paths]},
+                  "cached": False}
+        self.result.stages["report"] = record
+        print(f"[report] {self.out / 'report.md'} and report.html", flush=True)
+        return record
+
+    def run(self) -> PipelineResult:
+        for name in STAGES:
+            if not self.wanted(name):
+                break
+            if name != "report":
+                getattr(self, name)()
+            elif "evaluate" in self.result.stages:
+                self.report()
+        return self.result
+
+
+def evaluate_domain(model, split, source_of: dict[str, str], cache, name: str, level: str = "chunk"):
+    """Dense retrieval over the chunks; with ``level="document"`` chunk rankings become document
+    rankings (a document ranks where its best chunk does; ``source_of`` maps chunk to document)."""
+    from helpers.evaluation import dense_search, score_rankings
+
+    rankings, _ = dense_search(model, split, cache, k=100)
+    if level == "document":
+        rankings = [list(dict.fromkeys(source_of[c] for c in ranking)) for ranking in rankings]
+    return score_rankings(rankings, split, name, "domain")
+
+
+def hold_out_chunks(query_chunks: list[str], fraction: float, max_queries: int, seed: int = 0) -> set[str]:
+    """Chunks, in a seeded random order, until their queries (one entry of ``query_chunks`` per query)
+    reach ``fraction`` of all queries, or ``max_queries``.
+
+    >>> held = hold_out_chunks(["a", "a", "b", "c", "d"], 0.4, 100)
+    >>> sum(c in held for c in ["a", "a", "b", "c", "d"]) >= 2
+    True
+    """
+    from collections import Counter
+
+    per_chunk = Counter(query_chunks)
+    order = sorted(per_chunk)
+    random.Random(seed).shuffle(order)
+    target = min(max_queries, round(len(query_chunks) * fraction))
+    held, count = set(), 0
+    for chunk in order:
+        if count >= target:
+            break
+        held.add(chunk)
+        count += per_chunk[chunk]
+    return held
+
+
+def corpus_name(path: str) -> str:
+    """A short name for reports: the folder or file, with its parent ("git-docs/docs")."""
+    parts = Path(path).resolve().parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else str(path)
+
+
+def make_backend(cfg: FinetuneConfig):
+    """The LLM that writes the queries: a local GGUF model, or an OpenAI-compatible server (vLLM...)."""
+    from helpers.synthetic import LlamaCppBackend, OpenAIBackend
+
+    if cfg.llm_base_url:
+        return OpenAIBackend(cfg.llm_base_url, cfg.llm_model, mode=cfg.llm_mode, api_key_env=cfg.llm_api_key_env,
+                             concurrency=cfg.llm_concurrency, timeout=cfg.llm_timeout)
+    return LlamaCppBackend(cfg.llm)
+
+
+def _filter_examples(records, texts, cheap, trip, per_verdict: int = 1) -> list[dict]:
+    reasons = {**cheap.reasons, **trip.reasons}
+    out, seen = [], set()
+    for r in records:
+        verdict = f"dropped: {reasons[r.key]}" if r.key in reasons else f"kept ({r.style})"
+        if verdict not in seen:
+            seen.add(verdict)
+            out.append({"verdict": verdict, "chunk": texts[r.doc_id][:300],
+                        "query": r.query if r.query is not None else repr(r.raw)})
+    return sorted(out, key=lambda row: row["verdict"])
+
+
+def _headline(stage: str, info: dict) -> str:
+    if stage == "chunks":
+        return info.get("describe", "")
+    if stage == "queries":
+        return f"{info.get('jobs', 0)} queries by {info.get('llm')}, {info.get('malformed', 0)} malformed"
+    if stage == "split":
+        return (f"{info.get('training queries')} training queries (after the filters), "
+                f"{info.get('evaluation queries')} evaluation queries: {info.get('evaluation set')}")
+    if stage == "mine":
+        return f"{info.get('examples')} training examples; {info.get('report', '').splitlines()[0] if info.get('report') else ''}"
+    if stage == "train":
+        return f"{info.get('steps')} steps on {info.get('n_pairs')} examples, final loss {info.get('final_loss')}"
+    if stage == "evaluate":
+        d = info["report"]["domain"]
+        return (f"domain recall@10 {100 * d['before']:.1f} -> {100 * d['after']:.1f}; gate "
+                f"{'PASS' if info['gate']['passed'] else 'FAIL'}")
+    return ""
+
+
+def run_pipeline(cfg: FinetuneConfig, show_progress_bar: bool = True) -> PipelineResult:
+    """Check everything (:func:`preflight`), then run the stages, skipping those already done."""
+    return Pipeline(cfg, show_progress_bar=show_progress_bar).run()
+
+
+def config_from_args(args) -> FinetuneConfig:
+    names = {f.name for f in fields(FinetuneConfig)}
+    return FinetuneConfig(**{k: v for k, v in vars(args).items() if k in names})

@@ -1,0 +1,166 @@
+"""Loading your own documents: every input format, chunking, and every bad-input message."""
+
+import json
+
+import pytest
+
+from helpers.corpus import CorpusError, chunk_documents, chunk_spans, html_to_text, load_corpus
+from helpers.data import DATA_DIR
+
+GIT_DOCS = DATA_DIR / "raw" / "git-docs" / "docs"
+PARAGRAPHS = "\n\n".join(" ".join(f"w{p}_{i}" for i in range(n)) for p, n in enumerate([30, 50, 40, 10]))
+
+
+def _write(path, text, mode="w"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.write_bytes if "b" in mode else path.write_text)(text)
+    return path
+
+
+# ----------------------------------------------------------------------------- chunking
+
+
+def test_chunks_respect_the_word_limit_and_prefer_paragraph_breaks():
+    spans = chunk_spans(PARAGRAPHS, max_words=100)
+    pieces = [PARAGRAPHS[a:b] for a, b in spans]
+    assert all(len(p.split()) <= 100 for p in pieces)
+    assert pieces[0].endswith("w1_49")  # cut at the paragraph break after 80 words, not mid-paragraph at 100
+    assert " ".join(" ".join(pieces).split()) == " ".join(PARAGRAPHS.split())  # nothing lost, nothing repeated
+
+
+def test_a_paragraph_longer_than_the_limit_is_cut_mid_text_and_overlap_repeats_words():
+    text = " ".join(f"w{i}" for i in range(250))
+    assert [len(text[a:b].split()) for a, b in chunk_spans(text, 100)] == [100, 100, 50]
+    spans = chunk_spans(text, 100, overlap_words=20)
+    assert text[spans[1][0]:].startswith("w80 ")
+    with pytest.raises(ValueError, match="overlap_words"):
+        chunk_spans(text, 10, overlap_words=10)
+    assert chunk_spans("   ", 10) == []
+
+
+def test_chunk_ids_trace_back_to_source_and_offsets():
+    docs = {"guide.md": PARAGRAPHS, "short.txt": "one line"}
+    chunks = chunk_documents(docs, max_words=60)
+    assert chunks[-1].id == "short.txt"  # a document that fits keeps its id
+    for c in chunks[:-1]:
+        assert c.id == f"guide.md#{c.start}-{c.end}" and docs[c.source][c.start:c.end] == c.text
+    assert [c.id for c in chunk_documents(docs, max_words=0)] == ["guide.md", "short.txt"]
+
+
+def test_html_loses_markup_scripts_and_styles_but_keeps_paragraphs():
+    page = ("<html><head><title>t</title><script>var x = 1;</script></head><body><h1>git-reset</h1>"
+            "<p>Reset current <code>HEAD</code> &amp; index.</p><style>p {}</style><ul><li>--soft</li></ul></body></html>")
+    assert html_to_text(page) == "git-reset\n\nReset current HEAD & index.\n\n--soft"
+
+
+# ----------------------------------------------------------------------------- formats
+
+
+def test_folder_of_txt_md_rst_html_files_recursively(tmp_path):
+    _write(tmp_path / "a.txt", "plain text file")
+    _write(tmp_path / "sub" / "b.md", "# Title\n\nmarkdown body")
+    _write(tmp_path / "sub" / "c.rst", "rst body\n========")
+    _write(tmp_path / "d.html", "<p>html <b>body</b></p>")
+    _write(tmp_path / "logo.png", b"\x89PNG\x00\x00", "wb")
+    _write(tmp_path / ".hidden" / "e.txt", "not read")
+    corpus = load_corpus(tmp_path)
+    assert corpus.format == "folder" and corpus.gold is None
+    assert corpus.texts == {"a.txt": "plain text file", "d.html": "html body",
+                            "sub/b.md": "# Title\n\nmarkdown body", "sub/c.rst": "rst body\n========"}
+    assert corpus.notes == ["left out (not a supported file type): 1 .png"]
+
+
+def test_the_shipped_raw_folder_loads_with_traceable_chunks():
+    corpus = load_corpus(GIT_DOCS)
+    assert len(corpus.documents) == 23 and len(corpus.chunks) > 500
+    assert {p.split(".")[-1] for p in corpus.documents} == {"html", "txt"}
+    c = next(c for c in corpus.chunks if c.source == "git-reset.html" and c.start > 0)
+    assert corpus.documents["git-reset.html"][c.start:c.end] == c.text
+    assert not any("<" + "div" in ch.text for ch in corpus.chunks)  # HTML reduced to text
+
+
+def test_jsonl_and_csv_with_named_columns(tmp_path):
+    _write(tmp_path / "docs.jsonl", json.dumps({"doc": "7", "body": "seven", "title": "T"}) + "\n\n"
+           + json.dumps({"doc": 8, "body": "eight"}) + "\n")
+    corpus = load_corpus(tmp_path / "docs.jsonl", id_column="doc", text_column="body")
+    assert corpus.format == "jsonl" and corpus.texts == {"7": "T: seven", "8": "eight"}
+    _write(tmp_path / "docs.csv", 'id,text,extra\n1,"first, with a comma",x\n2,"second\nover two lines",y\n')
+    assert load_corpus(tmp_path / "docs.csv").texts == {"1": "first, with a comma", "2": "second\nover two lines"}
+    _write(tmp_path / "docs.tsv", "id\ttext\n1\ttab separated\n")
+    assert load_corpus(tmp_path / "docs.tsv").texts == {"1": "tab separated"}
+
+
+def _beir(root, qrels_rows, qrels_path="qrels/test.tsv"):
+    long_doc = " ".join(f"word{i}" for i in range(150))
+    _write(root / "corpus.jsonl", "\n".join(json.dumps(r) for r in [
+        {"_id": "d1", "title": "One", "text": "short document"}, {"_id": "d2", "text": long_doc}]) + "\n")
+    _write(root / "queries.jsonl", json.dumps({"_id": "q1", "text": "first"}) + "\n"
+           + json.dumps({"_id": "q2", "text": "second"}) + "\n")
+    _write(root / qrels_path, "query-id\tcorpus-id\tscore\n" + "\n".join(qrels_rows) + "\n")
+    return root
+
+
+def test_beir_folder_brings_its_gold_queries_at_document_or_chunk_level(tmp_path):
+    corpus = load_corpus(_beir(tmp_path / "a", ["q1\td1\t1", "q2\td2\t1"]))
+    assert corpus.format == "beir" and corpus.gold.level == "document"
+    assert corpus.gold.relevant == {"q1": {"d1"}, "q2": {"d2"}} and len(corpus.chunks) == 3
+    chunk = next(c.id for c in corpus.chunks if c.source == "d2")
+    corpus = load_corpus(_beir(tmp_path / "b", ["q1\td1\t1", f"q2\t{chunk}\t1"], "qrels.tsv"))
+    assert corpus.gold.level == "chunk"
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: None, r"the folder is empty: no .htm/.html"),
+    (lambda p: _write(p / "scan.pdf", b"%PDF", "wb"), r"1 file\(s\), none of them a non-empty"),
+    (lambda p: _write(p / "empty.txt", "  \n"), r"none of them a non-empty"),
+    (lambda p: _write(p / "data.txt", b"ab\x00cd", "wb"), r"data.txt: binary file"),
+    (lambda p: _write(p / "latin.txt", "café".encode("latin-1"), "wb"), r"latin.txt: not UTF-8 text \(byte 0xe9 at offset 3\)"),
+])
+def test_bad_folders_stop_with_the_file_named(tmp_path, setup, message):
+    setup(tmp_path)
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(tmp_path)
+
+
+def test_skip_bad_files_leaves_them_out_and_says_so(tmp_path):
+    _write(tmp_path / "good.txt", "fine text")
+    _write(tmp_path / "bad.txt", b"\xff\xfe\x00\x00", "wb")
+    with pytest.raises(CorpusError, match=r"bad.txt: binary file[\s\S]*--skip-bad-files"):
+        load_corpus(tmp_path)
+    corpus = load_corpus(tmp_path, skip_bad_files=True)
+    assert list(corpus.documents) == ["good.txt"] and "bad.txt: binary file" in corpus.notes[-1]
+
+
+def test_bad_tables_name_file_and_line(tmp_path):
+    _write(tmp_path / "a.csv", "name,body\nx,y\n")
+    with pytest.raises(CorpusError, match=r"a.csv:1: no column 'text' and no column 'id' or '_id'; the header has \['name', 'body'\]"):
+        load_corpus(tmp_path / "a.csv")
+    _write(tmp_path / "b.jsonl", '{"id": "1", "text": "ok"}\n{"id": "2", "text": \n{"id": "1", "text": "again"}\n'
+                                 '{"id": "3", "text": ""}\n[1, 2]\n')
+    with pytest.raises(CorpusError) as e:
+        load_corpus(tmp_path / "b.jsonl")
+    for expected in ("b.jsonl:2: malformed JSON", "b.jsonl:3: duplicate document id '1' (first on line 1)",
+                     "b.jsonl:4: document '3' has no text", "b.jsonl:5: expected a JSON object"):
+        assert expected in str(e.value)
+    _write(tmp_path / "c.jsonl", "\n")
+    with pytest.raises(CorpusError, match="c.jsonl: no documents"):
+        load_corpus(tmp_path / "c.jsonl")
+    with pytest.raises(CorpusError, match="not a folder, and not a .jsonl"):
+        load_corpus(_write(tmp_path / "d.pdf", "x"))
+    with pytest.raises(CorpusError, match="no such file or folder"):
+        load_corpus(tmp_path / "missing")
+
+
+def test_bad_gold_queries_name_the_qrel(tmp_path):
+    with pytest.raises(CorpusError, match=r"test.tsv:3: 'd9' is neither a document nor a chunk"):
+        load_corpus(_beir(tmp_path / "a", ["q1\td1\t1", "q2\td9\t1"]))
+    with pytest.raises(CorpusError, match=r"1 query\(ies\) have no relevant document"):
+        load_corpus(_beir(tmp_path / "b", ["q1\td1\t1"]))
+    chunk = next(c.id for c in load_corpus(_beir(tmp_path / "c", ["q1\td1\t1", "q2\td2\t1"])).chunks if c.source == "d2")
+    with pytest.raises(CorpusError, match="mixes document ids and chunk ids"):
+        load_corpus(_beir(tmp_path / "d", ["q1\td2\t1", f"q2\t{chunk}\t1"]))
+    with pytest.raises(CorpusError, match="need both --queries"):
+        load_corpus(tmp_path / "a" / "corpus.jsonl", queries=tmp_path / "a" / "queries.jsonl")

@@ -1,0 +1,193 @@
+"""``python -m helpers finetune`` end to end, on small real inputs: stages, caching, bad input,
+gold queries from a real LLM server, and data-parallel training with ``torchrun`` on two CPU processes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from helpers.__main__ import main
+from helpers.corpus import html_to_text
+from helpers.data import DATA_DIR, load_dataset, save_dataset
+from helpers.pipeline import STAGES
+
+GIT_DOCS = DATA_DIR / "raw" / "git-docs" / "docs"
+FILES = ["git-merge.html", "git-clean.html", "git-reflog.html"]  # 84 chunks
+# small and quick: no judge model, a large held-out share, small batches
+FAST = ["--eval-fraction", "0.35", "--judge", "none", "--batch-size", "8", "--quiet"]
+
+
+def finetune(*argv) -> int:
+    return main(["finetune", *map(str, argv)])
+
+
+def stage_lines(out: str) -> dict[str, str]:
+    """'[stage] cached: ...' / '[stage] 12 s: ...' lines printed by a run -> {stage: 'cached' or 'ran'}
+    (the report is rewritten on every run, from the stages' records: it is left out)."""
+    states = {}
+    for line in out.splitlines():
+        if line.startswith("[") and "]" in line and line[1:line.index("]")] in STAGES[:-1]:
+            stage = line[1:line.index("]")]
+            states[stage] = "cached" if line[line.index("]") + 2:].startswith("cached") else "ran"
+    return states
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("own_corpus")
+    docs = root / "docs"
+    docs.mkdir()
+    for f in FILES:
+        shutil.copyfile(GIT_DOCS / f, docs / f)
+    # a small general set (GCIDE's first test queries) keeps the forgetting check quick
+    small = load_dataset("gcide").subsample(300, {"train": 0, "dev": 0, "test": 60})
+    save_dataset(root / "general", small.corpus, small.queries, small.relevant, {"name": "gcide-small"},
+                 "GCIDE subsample for tests", n_test=60, n_dev=0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def mined(inputs):
+    """A run up to and including mining, shared by the tests below. The LLM's answers for these chunks
+    ship with the data (Gemma 3 270M, written by the same code): copied in, they are all cache hits."""
+    out = inputs / "until_mine"
+    (out / "cache").mkdir(parents=True)
+    shutil.copyfile(GIT_DOCS.parent / "llm_queries.jsonl", out / "cache" / "llm_queries.jsonl")
+    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
+                    "--until", "mine") == 0
+    return out
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (lambda p: p.mkdir(), [], "the folder is empty"),
+    (lambda p: (p.parent / "t.csv").write_text("name,body\nx,y\n"), [], r"t.csv:1: no column 'text'"),
+    (lambda p: (p.mkdir(), (p / "a.md").write_text("just one short file")), [], "too small to split: 1 chunk"),
+    (lambda p: shutil.copytree(GIT_DOCS, p), ["--general", "nowhere"], "no dataset 'nowhere'"),
+    (lambda p: shutil.copytree(GIT_DOCS, p), ["--llm-base-url", "http://127.0.0.1:9/v1"], "needs --llm-model"),
+    (lambda p: shutil.copytree(GIT_DOCS, p), ["--base-model", "no-such-model"], "no model 'no-such-model'"),
+])
+def test_bad_input_stops_before_any_work(tmp_path, capsys, make, args, message):
+    corpus = tmp_path / "in"
+    make(corpus)
+    if not corpus.exists():
+        corpus = tmp_path / "t.csv"
+    assert finetune("--corpus", corpus, "--out", tmp_path / "out", *args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written, nothing loaded
+
+
+def test_full_run_writes_model_and_report_and_a_rerun_only_redoes_what_changed(mined, inputs, capsys, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(mined, out)
+    args = ["--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST]
+    capsys.readouterr()
+    rc = finetune(*args)
+    first = stage_lines(capsys.readouterr().out)
+    assert rc in (0, 1)  # 1: the gate failed, which a tiny training may well do
+    assert first == {**{s: "cached" for s in ("chunks", "queries", "split", "mine")}, "train": "ran", "evaluate": "ran"}
+    assert (out / "model" / "model.safetensors").exists()
+    manifest = json.loads((out / "model" / "training_manifest.json").read_text())
+    assert manifest["world_size"] == 1 and manifest["n_pairs"] == sum(1 for _ in open(out / "train_examples.jsonl"))
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert (rc == 0) == evaluation["gate"]["passed"]
+    report = (out / "report.md").read_text()
+    assert "held-out synthetic queries" in report and "![Recall@k" in report and "gcide-small" in report
+    assert "data:image/png;base64," in (out / "report.html").read_text()
+    eval_chunks = {r["relevant"][0] for r in map(json.loads, open(out / "eval_queries.jsonl"))}
+    train_chunks = {r["chunk"] for r in map(json.loads, open(out / "train_queries.jsonl"))}
+    assert eval_chunks and not eval_chunks & train_chunks  # held out by chunk
+
+    assert finetune(*args) == rc
+    assert set(stage_lines(capsys.readouterr().out).values()) == {"cached"}  # the second run does nothing
+    assert finetune(*args, "--min-lift", "0") in (0, 1)
+    assert stage_lines(capsys.readouterr().out) == {**{s: "cached" for s in STAGES[:5]}, "evaluate": "ran"}
+    assert finetune(*args, "--learning-rate", "1e-5") in (0, 1)
+    assert stage_lines(capsys.readouterr().out) == {**{s: "cached" for s in STAGES[:4]}, "train": "ran",
+                                                    "evaluate": "ran"}
+
+
+def test_only_needs_the_earlier_stages(tmp_path, inputs, capsys):
+    assert finetune("--corpus", inputs / "docs", "--out", tmp_path, *FAST, "--only", "train") == 2
+    assert "run the earlier stages first" in capsys.readouterr().err
+
+
+def test_torchrun_trains_on_two_cpu_processes(mined, inputs, tmp_path):
+    # the trainer's own data-parallel path (gloo on CPU here, NCCL on GPUs): the command the README gives
+    # for several GPUs, with 2 CPU processes. (accelerate launch runs several CPU processes only through mpirun.)
+    out = tmp_path / "ddp"
+    shutil.copytree(mined, out)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "helpers",
+           "finetune", "--corpus", str(inputs / "docs"), "--out", str(out), *FAST, "--only", "train"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "model" / "training_manifest.json").read_text())
+    assert manifest["world_size"] == 2
+    assert json.loads((out / "stages" / "train.json").read_text())["info"]["world_size"] == 2
+
+
+def test_under_a_launcher_only_the_train_stage_runs(mined, inputs, capsys, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert finetune("--corpus", inputs / "docs", "--out", mined, *FAST, "--only", "evaluate") == 2
+    assert "only the train stage runs distributed" in capsys.readouterr().err
+
+
+def test_gold_queries_in_a_beir_folder_with_queries_from_a_real_server(server, tmp_path, monkeypatch):
+    # the same documents as a BEIR folder, with three hand-written queries labelled at document level
+    beir = tmp_path / "beir"
+    beir.mkdir()
+    docs = {f: html_to_text((GIT_DOCS / f).read_text()) for f in ("git-init.html", "git-clean.html",
+                                                                   "git-reflog.html", "git-rm.html")}
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": f, "text": t}) + "\n" for f, t in docs.items()))
+    gold = {"g1": ("remove untracked files from my working tree", "git-clean.html"),
+            "g2": ("create an empty repository", "git-init.html"),
+            "g3": ("delete a file from the index and the working tree", "git-rm.html")}
+    (beir / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, (t, _) in gold.items()))
+    (beir / "qrels").mkdir()
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t1\n" for q, (_, d) in gold.items()))
+    monkeypatch.setenv("COURSE_TEST_LLM_KEY", server.api_key)
+    out = tmp_path / "out"
+    assert finetune("--corpus", beir, "--out", out, "--quiet", "--llm-base-url", server.url, "--llm-model", "gemma-3-270m",
+                    "--llm-api-key-env", "COURSE_TEST_LLM_KEY", "--llm-concurrency", "2", "--until", "split") == 0
+    generated = [json.loads(line) for line in open(out / "generated.jsonl")]
+    assert len(generated) == 41 and {g["model"] for g in generated} == {"openai:gemma-3-270m:completions"}
+    eval_rows = [json.loads(line) for line in open(out / "eval_queries.jsonl")]
+    assert {r["_id"] for r in eval_rows} == set(gold) and {r["level"] for r in eval_rows} == {"document"}
+    # every synthetic query that survived trains: none is held out when gold queries are given
+    assert sum(1 for _ in open(out / "train_queries.jsonl")) == json.loads(
+        (out / "stages" / "split.json").read_text())["info"]["training queries"]
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl"):
+            assert server.api_key not in path.read_text(errors="ignore")
+
+
+def test_document_level_relevance_ranks_a_document_where_its_best_chunk_ranks(minilm):
+    from helpers.data import RetrievalSplit
+    from helpers.evaluation import EmbeddingCache
+    from helpers.pipeline import evaluate_domain
+
+    chunks = {"a#0-9": "how to remove untracked files", "a#10-20": "cleaning the working tree",
+              "b": "create an empty repository", "c": "delete a file from the index"}
+    source_of = {"a#0-9": "a", "a#10-20": "a", "b": "b", "c": "c"}
+    split = RetrievalSplit("gold", "evaluation", {"q": "remove untracked files"}, chunks, {"q": {"a"}})
+    result = evaluate_domain(minilm, split, source_of, EmbeddingCache(), "base", level="document")
+    assert result.rankings[0][0] == "a" and len(result.rankings[0]) == 3  # documents, each once
+    assert result.per_query["recall@1"][0] == 1.0
+
+
+def test_every_option_has_a_flag_with_help():
+    import argparse
+    from dataclasses import fields
+
+    from helpers.__main__ import _add_finetune
+    from helpers.pipeline import FinetuneConfig
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    _add_finetune(sub)
+    parser = sub.choices["finetune"]
+    flags = {a.dest: a for a in parser._actions if a.dest != "help"}
+    assert {f.name for f in fields(FinetuneConfig)} <= set(flags)
+    assert all(a.help for a in flags.values())
