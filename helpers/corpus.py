@@ -9,9 +9,10 @@
   ``qrels/test.tsv`` or ``qrels.tsv``: its gold queries are then used for evaluation).
 
 Every document is cut into chunks of at most ``max_words`` words, ending at a paragraph break
-where one is near. A chunk's id traces it back to its source: ``<file or id>#<start>-<end>``
-(character offsets into the document's text; for HTML, into the extracted text), or just the
-document id when the document fits in one chunk.
+where one is near. A chunk's id traces it back to its source: ``<file or id>#<start>-<end>``, or
+just the document id when the document fits in one chunk. The offsets are characters of the
+document's text as loaded: a text file's decoded contents, an HTML file's extracted text, a
+JSONL/CSV row's text (after its ``title``, when there is one).
 
 Loading is strict and reports *every* problem at once, naming the file and line: an empty
 folder, a binary or non-UTF-8 file, a CSV without the named column, a duplicate id, an empty
@@ -49,36 +50,28 @@ class _HTMLText(HTMLParser):
     """Visible text of an HTML page, one line per block element; scripts and styles dropped."""
 
     BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "dt", "dd", "table",
-              "section", "article", "blockquote", "ul", "ol", "dl", "hr", "title"}
-    HIDDEN = {"script", "style", "head", "noscript", "template"}
+              "section", "article", "blockquote", "ul", "ol", "dl", "hr"}
+    HIDDEN = {"script", "style", "head", "noscript", "template"}  # <title> is in <head>: the page's <h1> says it
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.hidden = 0
-        self.title = ""
-        self._in_title = False
 
     def handle_starttag(self, tag, attrs):
-        if tag == "title":
-            self._in_title = True
-        elif tag in self.HIDDEN:
+        if tag in self.HIDDEN:
             self.hidden += 1
         if tag in self.BLOCKS:
             self.parts.append("\n\n")
 
     def handle_endtag(self, tag):
-        if tag == "title":
-            self._in_title = False
-        elif tag in self.HIDDEN and self.hidden:
+        if tag in self.HIDDEN and self.hidden:
             self.hidden -= 1
         if tag in self.BLOCKS:
             self.parts.append("\n\n")
 
     def handle_data(self, data):
-        if self._in_title:
-            self.title += data
-        elif not self.hidden:
+        if not self.hidden:
             self.parts.append(data)
 
 
@@ -163,7 +156,7 @@ def _read_file_text(path: Path, problems: list[str]) -> str | None:
         problems.append(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
                         "convert it, e.g. iconv -f latin1 -t utf-8")
         return None
-    return html_to_text(text) if SUFFIXES[path.suffix.lower()] == "html" else text.strip()
+    return html_to_text(text) if SUFFIXES[path.suffix.lower()] == "html" else text
 
 
 def _read_folder(root: Path, problems: list[str], notes: list[str]) -> dict[str, str]:
@@ -176,7 +169,7 @@ def _read_folder(root: Path, problems: list[str], notes: list[str]) -> dict[str,
     for path in files:
         if path.suffix.lower() in SUFFIXES:
             text = _read_file_text(path, problems)
-            if text == "":
+            if text is not None and not text.strip():
                 empty.append(path.relative_to(root).as_posix())
             elif text is not None:
                 docs[path.relative_to(root).as_posix()] = text
@@ -202,8 +195,11 @@ def _read_table(path: Path, id_column: str | None, text_column: str, problems: l
             rows = _jsonl_rows(f, path, problems)
         else:
             id_names = [id_column] if id_column else ["id", "_id"]
+            csv.field_size_limit(2**31 - 1)  # the default (128 KiB) would reject long documents
             try:
-                reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+                # TSV: tabs separate, and quotes are text (a document may start with one)
+                reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if suffix == ".tsv" \
+                    else csv.DictReader(f)
                 columns = reader.fieldnames or []
             except (csv.Error, UnicodeDecodeError) as e:
                 problems.append(f"{path}: not a readable CSV file ({e})")
@@ -291,6 +287,9 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
         if queries is None and (path / "queries.jsonl").exists():
             queries = path / "queries.jsonl"
             qrels = qrels or next((p for p in (path / "qrels" / "test.tsv", path / "qrels.tsv") if p.exists()), None)
+            if qrels is None:
+                raise CorpusError(f"BEIR folder {path} has queries.jsonl but no qrels/test.tsv or qrels.tsv: "
+                                  "add the judgments, or move queries.jsonl away to use synthetic queries only")
     elif path.is_dir():
         fmt, documents = "folder", _read_folder(path, problems, notes)
         if skip_bad_files and problems and documents:
@@ -301,9 +300,8 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
         documents = _read_table(path, id_column, text_column, problems)
     else:
         raise CorpusError(f"{path}: not a folder, and not a .jsonl, .csv or .tsv file")
-    if problems and fmt == "folder" and documents:
-        problems.append("(--skip-bad-files leaves such files out instead)")
-    _raise_if(problems, f"corpus {path}", error=CorpusError)
+    hint = "(--skip-bad-files leaves such files out instead)" if fmt == "folder" and documents else ""
+    _raise_if(problems, f"corpus {path}", error=CorpusError, hint=hint)
 
     chunks = chunk_documents(documents, max_words, overlap_words)
     ids = Counter(c.id for c in chunks)
@@ -337,12 +335,15 @@ def _read_gold(queries_path: Path, qrels_path: Path, corpus: Corpus) -> GoldQuer
             relevant.setdefault(qid, set()).add(did)
             # a document that is one chunk has the same id at both levels: it decides nothing
             levels[(did in doc_ids, did in chunk_ids)] += 1
-    unjudged = [q for q in queries if q not in relevant]
-    if unjudged:
-        problems.append(f"{queries_path}: {len(unjudged)} query(ies) have no relevant document in "
-                        f"{qrels_path.name}, e.g. {unjudged[:5]}")
     if levels[(True, False)] and levels[(False, True)]:
         problems.append(f"{qrels_path}: mixes document ids and chunk ids; use one or the other")
+    if not relevant and not problems:
+        problems.append(f"{qrels_path}: no gold query has a judgment (a positive score) here")
     _raise_if(problems, "gold queries", error=CorpusError)
+    # a BEIR queries.jsonl holds every split's queries; the qrels file names the ones to test on
+    unjudged = [q for q in queries if q not in relevant]
+    if unjudged:
+        corpus.notes.append(f"{len(unjudged)} query(ies) without a judgment in {qrels_path.name} left out "
+                            f"of the evaluation, e.g. {unjudged[:3]}")
     level = "document" if levels[(True, False)] else "chunk"
-    return GoldQueries(queries, relevant, level, f"{queries_path.name} + {qrels_path.name}")
+    return GoldQueries({q: t for q, t in queries.items() if q in relevant}, relevant, level, f"{queries_path.name} + {qrels_path.name}")

@@ -199,11 +199,12 @@ def _read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, fl
     return out
 
 
-def _raise_if(problems: list[str], what: str, max_listed: int = 20, error: type[Exception] | None = None) -> None:
+def _raise_if(problems: list[str], what: str, max_listed: int = 20, error: type[Exception] | None = None,
+              hint: str = "") -> None:
     if problems:
         listed = "\n  ".join(problems[:max_listed])
         more = f"\n  ... and {len(problems) - max_listed} more" if len(problems) > max_listed else ""
-        raise (error or DataError)(f"{what}: {len(problems)} problem(s):\n  {listed}{more}")
+        raise (error or DataError)(f"{what}: {len(problems)} problem(s):\n  {listed}{more}" + (f"\n{hint}" if hint else ""))
 
 
 def resolve_dataset_path(name_or_path: str | Path) -> Path:

@@ -13,10 +13,12 @@ writes under ``out``):
   ``evaluation.json``
 - ``report``   -- Markdown and HTML with the plots (:mod:`helpers.report`): ``report.md``, ``report.html``
 
-Each stage records a key (a hash of its inputs: its options and the key of the stage before it)
-in ``out/stages/<stage>.json`` when it finishes, and is skipped when the key matches: a rerun
-after a crash or a changed option redoes only what changed. LLM answers and embeddings are also
-cached item by item (``out/cache/``), so even a redone stage reuses what it can.
+Each stage records a key (a hash of its inputs: its own options and the *contents* of what the
+stage before it wrote) in ``out/stages/<stage>.json`` when it finishes, and is skipped when the
+key matches: a rerun after a crash or a changed option redoes only what changed, and a redone
+stage whose output comes out the same does not redo the stages after it. LLM answers and
+embeddings are also cached item by item (``out/cache/``). The release gate is judged on every run
+from the stored evaluation, so new thresholds re-measure nothing.
 
 >>> from helpers.pipeline import FinetuneConfig, run_pipeline             # doctest: +SKIP
 >>> run_pipeline(FinetuneConfig(corpus="my_docs/", out="runs/my_docs"))   # doctest: +SKIP
@@ -114,10 +116,21 @@ def _key(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def _hash_files(paths: list[Path]) -> str:
+    h = hashlib.blake2b(digest_size=10)
+    for p in paths:
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
 class StageLog:
-    """``out/stages/<name>.json``: the key a stage finished with, its outputs and how long it took."""
+    """``out/stages/<name>.json``: the key a stage finished with, its outputs (and a hash of their
+    contents, which the next stage's key is made of) and how long it took."""
 
     def __init__(self, out: Path):
+        self.out = out
         self.dir = out / "stages"
 
     def get(self, name: str, key: str) -> dict | None:
@@ -128,13 +141,16 @@ class StageLog:
             record = json.loads(path.read_text())
         except json.JSONDecodeError:
             return None  # torn by a crash: the stage runs again
-        outputs = [self.dir.parent / o for o in record.get("outputs", [])]
-        return record if record.get("key") == key and all(p.exists() for p in outputs) else None
+        outputs = [self.out / o for o in record.get("outputs", [])]
+        done = record.get("key") == key and "output_hash" in record and all(p.exists() for p in outputs)
+        return record if done else None
 
-    def put(self, name: str, key: str, outputs: list[str], seconds: float, info: dict | None = None) -> dict:
-        record = {"stage": name, "key": key, "outputs": outputs, "seconds": round(seconds, 1), "info": info or {}}
-        write_json(self.dir / f"{name}.json", record)
-        return record
+    def record(self, name: str, key: str, outputs: list[str], seconds: float, info: dict) -> dict:
+        return {"stage": name, "key": key, "outputs": outputs, "output_hash": _hash_files([self.out / o for o in outputs]),
+                "seconds": round(seconds, 1), "info": info}
+
+    def put(self, record: dict) -> None:
+        write_json(self.dir / f"{record['stage']}.json", record)
 
 
 def _world() -> tuple[int, int]:
@@ -158,8 +174,22 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
     unknown = [s for s in cfg.styles if s not in STYLES]
     if unknown:
         raise PipelineError(f"unknown query style(s) {unknown}; styles: {', '.join(STYLES)}")
-    if not 0 < cfg.eval_fraction < 1:
-        raise PipelineError(f"--eval-fraction must be between 0 and 1, got {cfg.eval_fraction}")
+    checks = [
+        (0 < cfg.eval_fraction < 1, f"--eval-fraction must be between 0 and 1, got {cfg.eval_fraction}"),
+        (cfg.max_eval_queries >= MIN_EVAL_QUERIES,
+         f"--max-eval-queries must be at least {MIN_EVAL_QUERIES}, got {cfg.max_eval_queries}"),
+        (cfg.chunk_words >= 0, f"--chunk-words must be 0 (whole documents) or more, got {cfg.chunk_words}"),
+        (cfg.overlap_words >= 0 and (cfg.chunk_words == 0 or cfg.overlap_words < cfg.chunk_words),
+         f"--overlap-words must be below --chunk-words ({cfg.chunk_words}), got {cfg.overlap_words}"),
+        (cfg.queries_per_chunk >= 1, f"--queries-per-chunk must be at least 1, got {cfg.queries_per_chunk}"),
+        (cfg.num_negatives >= 1, f"--num-negatives must be at least 1, got {cfg.num_negatives}"),
+        (cfg.range_max >= cfg.num_negatives, f"--range-max must be at least --num-negatives, got {cfg.range_max}"),
+        (cfg.batch_size >= 2, f"--batch-size must be at least 2 (in-batch negatives), got {cfg.batch_size}"),
+        (cfg.epochs > 0 and cfg.learning_rate > 0, "--epochs and --learning-rate must be positive"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise PipelineError(message)
     _, world = _world()
     if world > 1 and cfg.only != "train":
         raise PipelineError(f"started as {world} processes (accelerate launch / torchrun): only the train stage "
@@ -171,7 +201,7 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
     if corpus.gold is None:
         n_eval = min(cfg.max_eval_queries, round(n * cfg.eval_fraction))
         if n_eval < MIN_EVAL_QUERIES or n - n_eval < MIN_TRAIN_QUERIES:
-            need = max(MIN_EVAL_QUERIES / cfg.eval_fraction, MIN_TRAIN_QUERIES + MIN_EVAL_QUERIES)
+            need = max(MIN_EVAL_QUERIES / cfg.eval_fraction, MIN_TRAIN_QUERIES / (1 - cfg.eval_fraction))
             raise CorpusError(
                 f"corpus {cfg.corpus}: too small to split: {len(corpus.chunks)} chunk(s) from "
                 f"{len(corpus.documents)} document(s) give {n} synthetic queries, {n_eval} of them held out for "
@@ -204,6 +234,7 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
 class PipelineResult:
     out: Path
     stages: dict[str, dict] = field(default_factory=dict)  # name -> record (with "cached": bool)
+    gate: dict | None = None
     gate_passed: bool | None = None
 
     @property
@@ -219,7 +250,7 @@ class Pipeline:
         self.out = Path(cfg.out)
         self.corpus = corpus or preflight(cfg)
         self.log = StageLog(self.out)
-        self.keys: dict[str, str] = {}
+        self.outputs: dict[str, str] = {}  # stage -> hash of what it wrote, in this session
         self.result = PipelineResult(self.out)
         self.progress = show_progress_bar
         self._cache = None
@@ -238,7 +269,6 @@ class Pipeline:
     def _stage(self, name: str, key_parts: tuple, run, outputs: list[str]) -> dict:
         """Run ``run() -> info`` unless the stage finished before with the same key."""
         key = _key(name, *key_parts)
-        self.keys[name] = key
         done = self.log.get(name, key)
         first, _ = self._bounds()
         if done is not None:
@@ -249,11 +279,11 @@ class Pipeline:
         else:
             t0 = time.perf_counter()
             info = run()
-            record = {"stage": name, "key": key, "outputs": outputs, "seconds": round(time.perf_counter() - t0, 1),
-                      "info": info or {}}
+            record = self.log.record(name, key, outputs, time.perf_counter() - t0, info or {})
             if _world()[0] == 0:
-                self.log.put(name, key, outputs, record["seconds"], info)
+                self.log.put(record)
             record["cached"] = False
+        self.outputs[name] = record["output_hash"]
         self.result.stages[name] = record
         if _world()[0] == 0:
             state = "cached" if record["cached"] else f"{record['seconds']:.0f} s"
@@ -271,10 +301,10 @@ class Pipeline:
         return STAGES.index(name) <= self._bounds()[1]
 
     def _after(self, stage: str) -> str:
-        """The key ``stage`` finished with in this session: stages run in order."""
-        if stage not in self.keys:
+        """What ``stage`` wrote (a hash of it), for the key of a stage that reads it: stages run in order."""
+        if stage not in self.outputs:
             raise PipelineError(f"run the {stage!r} stage first (stages: {', '.join(STAGES)})")
-        return self.keys[stage]
+        return self.outputs[stage]
 
     def _read_jsonl(self, name: str) -> list[dict]:
         with open(self.out / name, encoding="utf-8") as f:
@@ -339,7 +369,11 @@ class Pipeline:
                 # hold out whole chunks: their queries are the evaluation set, and no training query
                 # points at them. The round-trip filter is NOT applied to these: it keeps only the
                 # queries the base model already answers, which would rig the comparison.
-                held = hold_out_chunks([r.doc_id for r in cheap], cfg.eval_fraction, cfg.max_eval_queries, cfg.seed)
+                # overlapping chunks share text: then whole documents are held out, or the test would leak
+                group = self.corpus.source_of if cfg.overlap_words else {c: c for c in texts}
+                held_groups = hold_out_chunks([group[r.doc_id] for r in cheap], cfg.eval_fraction,
+                                              cfg.max_eval_queries, cfg.seed)
+                held = {c for c in texts if group[c] in held_groups}
                 eval_rows = [{"_id": f"eval-{r.key[:12]}", "text": r.query, "relevant": [r.doc_id], "style": r.style}
                              for r in cheap if r.doc_id in held]
                 train = [r for r in cheap if r.doc_id not in held]
@@ -347,12 +381,16 @@ class Pipeline:
             else:
                 g = self.corpus.gold
                 eval_rows = [{"_id": q, "text": t, "relevant": sorted(g.relevant[q])} for q, t in g.queries.items()]
-                train, level, eval_source = cheap, g.level, f"gold queries ({g.source})"
+                train, level, eval_source, held = cheap, g.level, f"gold queries ({g.source})", set()
             if len(train) < MIN_TRAIN_QUERIES // 4 or (self.corpus.gold is None and len(eval_rows) < MIN_EVAL_QUERIES):
                 raise PipelineError(f"after the filters, {len(train)} training and {len(eval_rows)} evaluation "
                                     f"queries are left (at least {MIN_TRAIN_QUERIES // 4} and {MIN_EVAL_QUERIES} "
                                     f"needed): most of the LLM's answers were unusable, see {self.out / 'generated.jsonl'}")
             kept, trip_report = filter_queries(train, texts, model=load_model_cached(cfg.base_model), cache=self.cache)
+            if len(kept) < MIN_TRAIN_QUERIES // 4:
+                raise PipelineError(f"only {len(kept)} of {len(train)} training queries found their own chunk in the "
+                                    f"base model's top 10 (at least {MIN_TRAIN_QUERIES // 4} needed): the LLM's "
+                                    f"queries do not fit these documents, see {self.out / 'generated.jsonl'}")
             write_jsonl(self.out / "train_queries.jsonl",
                         ({"_id": f"syn-{r.key[:12]}", "text": r.query, "chunk": r.doc_id, "style": r.style} for r in kept))
             write_jsonl(self.out / "eval_queries.jsonl", ({**row, "level": level} for row in eval_rows))
@@ -360,7 +398,8 @@ class Pipeline:
                     "dropped (cheap)": dict(cheap_report.dropped), "evaluation queries": len(eval_rows),
                     "evaluation set": eval_source, "level": level, "training candidates": len(train),
                     "training queries": len(kept), "dropped (round trip)": trip_report.dropped.get("round-trip", 0),
-                    "examples": _filter_examples(records, texts, cheap_report, trip_report)}
+                    "examples": _filter_examples([r for r in records if r.doc_id not in held], texts, cheap_report,
+                                                 trip_report)}
 
         key = (self._after("queries"), cfg.pick("eval_fraction", "max_eval_queries", "base_model", "seed"))
         return self._stage("split", key, run, ["train_queries.jsonl", "eval_queries.jsonl"])
@@ -370,16 +409,19 @@ class Pipeline:
 
         def run():
             from helpers.data import RetrievalSplit
-            from helpers.mining import MiningConfig, mine
+            from helpers.mining import MiningConfig, MiningError, mine
             from helpers.models import load_model_cached
 
             rows = self._read_jsonl("train_queries.jsonl")
             split = RetrievalSplit("train", "synthetic", {r["_id"]: r["text"] for r in rows}, self.corpus.texts,
                                    {r["_id"]: {r["chunk"]} for r in rows})
-            mined = mine(split, load_model_cached(cfg.base_model),
-                         MiningConfig(num_negatives=cfg.num_negatives, range_max=cfg.range_max,
-                                      relative_margin=cfg.relative_margin, judge=cfg.judge, seed=cfg.seed),
-                         cache=self.cache)
+            try:
+                mined = mine(split, load_model_cached(cfg.base_model),
+                             MiningConfig(num_negatives=cfg.num_negatives, range_max=cfg.range_max,
+                                          relative_margin=cfg.relative_margin, judge=cfg.judge, seed=cfg.seed),
+                             cache=self.cache)
+            except MiningError as e:
+                raise PipelineError(f"mining: {e}") from e
             examples = mined.examples("n-tuple") if cfg.num_negatives > 1 else mined.examples("triplet")
             write_jsonl(self.out / "train_examples.jsonl", ({"texts": list(e)} for e in examples))
             audit = mined.audit(5)[["query", "positive", "mined negative", "positive score", "negative score"]] \
@@ -401,22 +443,25 @@ class Pipeline:
             if len(examples) < cfg.batch_size * world:
                 raise PipelineError(f"{len(examples)} training examples do not fill one batch of {cfg.batch_size} x "
                                     f"{world} process(es): lower --batch-size, or give more documents")
-            _, info = fine_tune(cfg.base_model, examples, self.out / "training", final_dir=self.out / "model",
+            # checkpoints of a run with other data or settings must never be resumed: one folder per key
+            _, info = fine_tune(cfg.base_model, examples, self.out / "training" / key[:12], final_dir=self.out / "model",
                                 config=TrainConfig(epochs=cfg.epochs, learning_rate=cfg.learning_rate,
                                                    batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
                                                    seed=cfg.seed, save_steps=cfg.save_steps),
                                 dataset_name=f"synthetic queries for {cfg.corpus}", show_progress_bar=self.progress)
             return asdict(info)
 
-        key = (self._after("mine"), cfg.pick("base_model", "epochs", "learning_rate", "batch_size", "max_seq_length", "seed"))
-        return self._stage("train", key, run, ["model/training_manifest.json"])
+        parts = (self._after("mine"), cfg.pick("base_model", "epochs", "learning_rate", "batch_size", "max_seq_length",
+                                              "seed"))
+        key = _key("train", *parts)
+        return self._stage("train", parts, run, ["model/training_manifest.json"])
 
     def evaluate(self) -> dict:
         cfg = self.cfg
 
         def run():
             from helpers.data import load_dataset
-            from helpers.deployment import ForgettingReport, GateConfig, release_gate
+            from helpers.deployment import ForgettingReport
             from helpers.evaluation import evaluate, lift
             from helpers.models import load_model, load_model_cached
 
@@ -431,16 +476,29 @@ class Pipeline:
             report = ForgettingReport(lift(results[("domain", "fine-tuned")], results[("domain", "base")]),
                                       lift(results[("general", "fine-tuned")], results[("general", "base")]),
                                       f"{corpus_name(cfg.corpus)} ({domain.name})", general_set.name)
-            gate = release_gate(report, GateConfig(cfg.min_lift, not cfg.allow_ci_zero, cfg.max_general_drop))
-            info = {"report": report.to_dict(), "gate": {"passed": gate.passed, "reasons": gate.reasons},
+            info = {"report": report.to_dict(),
                     "metrics": {f"{where}/{name}": r.summary() for (where, name), r in results.items()}}
             write_json(self.out / "evaluation.json", info)
             return info
 
-        key = (self._after("train"), self._after("split"), cfg.pick("general", "min_lift", "max_general_drop", "allow_ci_zero"))
-        record = self._stage("evaluate", key, run, ["evaluation.json"])
-        self.result.gate_passed = record["info"]["gate"]["passed"]
-        return record
+        return self._stage("evaluate", (self._after("train"), self._after("split"), cfg.general), run,
+                           ["evaluation.json"])
+
+    def gate(self) -> dict:
+        """Lesson 5's release gate on the stored evaluation (cheap: judged on every run, never cached)."""
+        from helpers.deployment import ForgettingReport, GateConfig, release_gate
+
+        if "evaluate" not in self.result.stages:
+            raise PipelineError("run the 'evaluate' stage first")
+        cfg = self.cfg
+        config = GateConfig(cfg.min_lift, not cfg.allow_ci_zero, cfg.max_general_drop)
+        result = release_gate(ForgettingReport.from_dict(self.result.stages["evaluate"]["info"]["report"]), config)
+        gate = {"passed": result.passed, "reasons": result.reasons, "config": asdict(config)}
+        if _world()[0] == 0:
+            write_json(self.out / "gate.json", gate)
+            print(f"[gate] {result}", flush=True)
+        self.result.gate, self.result.gate_passed = gate, result.passed
+        return gate
 
     def eval_split(self):
         """(the evaluation queries as a :class:`~helpers.data.RetrievalSplit` over the chunks, the level
@@ -457,7 +515,9 @@ class Pipeline:
         from helpers.report import write_report
 
         t0 = time.perf_counter()
-        paths = write_report(self.out, self.cfg, self.result.stages)
+        if self.result.gate is None:
+            self.gate()
+        paths = write_report(self.out, self.cfg, self.result.stages, self.result.gate)
         record = {"stage": "report", "outputs": [str(p.relative_to(self.out)) for p in paths],
                   "seconds": round(time.perf_counter() - t0, 1), "info": {"files": [p.name for p in paths]},
                   "cached": False}
@@ -472,6 +532,7 @@ class Pipeline:
             if name != "report":
                 getattr(self, name)()
             elif "evaluate" in self.result.stages:
+                self.gate()
                 self.report()
         return self.result
 
@@ -526,16 +587,13 @@ def make_backend(cfg: FinetuneConfig):
     return LlamaCppBackend(cfg.llm)
 
 
-def _filter_examples(records, texts, cheap, trip, per_verdict: int = 1) -> list[dict]:
-    reasons = {**cheap.reasons, **trip.reasons}
-    out, seen = [], set()
-    for r in records:
-        verdict = f"dropped: {reasons[r.key]}" if r.key in reasons else f"kept ({r.style})"
-        if verdict not in seen:
-            seen.add(verdict)
-            out.append({"verdict": verdict, "chunk": texts[r.doc_id][:300],
-                        "query": r.query if r.query is not None else repr(r.raw)})
-    return sorted(out, key=lambda row: row["verdict"])
+def _filter_examples(records, texts, cheap, trip) -> list[dict]:
+    """One record per outcome of both filter passes (the held-out test queries are not shown)."""
+    from helpers.synthetic import FilterReport
+
+    both = FilterReport(len(records), trip.kept, cheap.dropped + trip.dropped, {**cheap.reasons, **trip.reasons})
+    table = both.examples(records, texts)
+    return table.assign(document=table["document"].str.slice(0, 300)).to_dict("records")
 
 
 def _headline(stage: str, info: dict) -> str:
@@ -551,9 +609,9 @@ def _headline(stage: str, info: dict) -> str:
     if stage == "train":
         return f"{info.get('steps')} steps on {info.get('n_pairs')} examples, final loss {info.get('final_loss')}"
     if stage == "evaluate":
-        d = info["report"]["domain"]
-        return (f"domain recall@10 {100 * d['before']:.1f} -> {100 * d['after']:.1f}; gate "
-                f"{'PASS' if info['gate']['passed'] else 'FAIL'}")
+        d, g = info["report"]["domain"], info["report"]["general"]
+        return (f"domain recall@10 {100 * d['before']:.1f} -> {100 * d['after']:.1f}, general "
+                f"{100 * g['before']:.1f} -> {100 * g['after']:.1f}")
     return ""
 
 

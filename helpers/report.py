@@ -78,14 +78,13 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _blocks(out: Path, cfg, stages: dict) -> list[tuple]:
+def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
     import pandas as pd
 
     from helpers.deployment import ForgettingReport
 
     ch, q, sp, mi, tr, ev = (stages[s]["info"] for s in ("chunks", "queries", "split", "mine", "train", "evaluate"))
     report = ForgettingReport.from_dict(ev["report"])
-    gate = ev["gate"]
     from helpers.pipeline import corpus_name
 
     b: list[tuple] = [("h1", f"Fine-tuning report: {corpus_name(cfg.corpus)}")]
@@ -115,7 +114,8 @@ def _blocks(out: Path, cfg, stages: dict) -> list[tuple]:
                    f"(overlap {cfg.overlap_words})."))
     if ch["notes"]:
         b.append(("ul", ch["notes"]))
-    b.append(("p", f"Queries written by `{q['llm']}`: {q['jobs']} jobs ({', '.join(cfg.styles)} styles in turn), "
+    b.append(("p", f"Queries written by `{q['llm']}`: {q['jobs']} jobs (one of the {', '.join(cfg.styles)} styles "
+                   "per chunk, chosen by its id), "
                    f"{q['malformed']} malformed answers."))
     dropped = ", ".join(f"{n} {r}" for r, n in sp["dropped (cheap)"].items()) or "none"
     b.append(("p", f"Filters: {sp['after cheap filters']} of {sp['generated']} queries passed the model-free "
@@ -213,10 +213,10 @@ def _clip(df, width: int = 160):
     return df.map(clip)
 
 
-def write_report(out: str | Path, cfg, stages: dict) -> list[Path]:
+def write_report(out: str | Path, cfg, stages: dict, gate: dict) -> list[Path]:
     """Write ``report.md``, ``report.html`` and ``plots/*.png`` under ``out``; returns their paths."""
     out = Path(out)
-    blocks = _blocks(out, cfg, stages)
+    blocks = _blocks(out, cfg, stages, gate)
     md, page = out / "report.md", out / "report.html"
     with atomic_write(md) as f:
         f.write(_markdown(blocks, out))

@@ -193,7 +193,8 @@ class LlamaCppBackend:
         if not self.path.is_file():
             raise FileNotFoundError(f"no GGUF model at {self.path}")
         self.name = f"llama.cpp:{self.path.name}"
-        self._options = dict(n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1, seed=seed, verbose=False)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self._options = dict(n_ctx=n_ctx, n_threads=n_threads or cores, seed=seed, verbose=False)
         self._llm = None
         self.calls = 0
 

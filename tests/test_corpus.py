@@ -157,8 +157,14 @@ def test_bad_tables_name_file_and_line(tmp_path):
 def test_bad_gold_queries_name_the_qrel(tmp_path):
     with pytest.raises(CorpusError, match=r"test.tsv:3: 'd9' is neither a document nor a chunk"):
         load_corpus(_beir(tmp_path / "a", ["q1\td1\t1", "q2\td9\t1"]))
-    with pytest.raises(CorpusError, match=r"1 query\(ies\) have no relevant document"):
-        load_corpus(_beir(tmp_path / "b", ["q1\td1\t1"]))
+    # BEIR's queries.jsonl holds every split's queries; those without a test judgment are left out
+    corpus = load_corpus(_beir(tmp_path / "b", ["q1\td1\t1"]))
+    assert list(corpus.gold.queries) == ["q1"] and "1 query(ies) without a judgment" in corpus.notes[-1]
+    (tmp_path / "b" / "qrels" / "test.tsv").unlink()
+    with pytest.raises(CorpusError, match="queries.jsonl but no qrels/test.tsv or qrels.tsv"):
+        load_corpus(tmp_path / "b")
+    with pytest.raises(CorpusError, match="no gold query has a judgment"):
+        load_corpus(_beir(tmp_path / "e", []))
     chunk = next(c.id for c in load_corpus(_beir(tmp_path / "c", ["q1\td1\t1", "q2\td2\t1"])).chunks if c.source == "d2")
     with pytest.raises(CorpusError, match="mixes document ids and chunk ids"):
         load_corpus(_beir(tmp_path / "d", ["q1\td2\t1", f"q2\t{chunk}\t1"]))
