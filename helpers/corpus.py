@@ -29,6 +29,7 @@ import csv
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -248,12 +249,12 @@ class Corpus:
     gold: GoldQueries | None = None
     notes: list[str] = field(default_factory=list)
 
-    @property
+    @cached_property
     def texts(self) -> dict[str, str]:
         """{chunk id: chunk text}: what is indexed, searched and trained on."""
         return {c.id: c.text for c in self.chunks}
 
-    @property
+    @cached_property
     def source_of(self) -> dict[str, str]:
         return {c.id: c.source for c in self.chunks}
 

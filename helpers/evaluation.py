@@ -116,9 +116,9 @@ class EmbeddingCache:
             if show_progress_bar is None:
                 show_progress_bar = self.progress if self.progress is not None else len(texts) >= 2000
             encode = model.encode_query if kind == "query" else model.encode_document
-            pool = {"device": self.devices} if self.devices and len(texts) > batch_size else {}
+            devices = {"device": self.devices} if self.devices and len(texts) > batch_size else {}
             emb = encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
-                         show_progress_bar=show_progress_bar, **pool).astype(np.float32)
+                         show_progress_bar=show_progress_bar, **devices).astype(np.float32)
             if path is not None:
                 from helpers.io import atomic_write
 

@@ -334,9 +334,11 @@ class Pipeline:
         cfg = self.cfg
 
         def run():
-            from helpers.synthetic import GenerationError, generate_queries, plan_jobs
+            from helpers.synthetic import GenerationError, generate_queries, make_backend, plan_jobs
 
-            backend = make_backend(cfg)
+            backend = make_backend(cfg.llm, cfg.llm_base_url, cfg.llm_model, mode=cfg.llm_mode,
+                                   api_key_env=cfg.llm_api_key_env, concurrency=cfg.llm_concurrency,
+                                   timeout=cfg.llm_timeout)
             # styles follow chunk ids, not positions: adding documents leaves every cached answer valid
             jobs = plan_jobs(self.corpus.texts, cfg.styles, cfg.queries_per_chunk, rotate_styles=True, rotate_by="id")
             t0 = time.perf_counter()
@@ -575,16 +577,6 @@ def corpus_name(path: str) -> str:
     """A short name for reports: the folder or file, with its parent ("git-docs/docs")."""
     parts = Path(path).resolve().parts
     return "/".join(parts[-2:]) if len(parts) > 1 else str(path)
-
-
-def make_backend(cfg: FinetuneConfig):
-    """The LLM that writes the queries: a local GGUF model, or an OpenAI-compatible server (vLLM...)."""
-    from helpers.synthetic import LlamaCppBackend, OpenAIBackend
-
-    if cfg.llm_base_url:
-        return OpenAIBackend(cfg.llm_base_url, cfg.llm_model, mode=cfg.llm_mode, api_key_env=cfg.llm_api_key_env,
-                             concurrency=cfg.llm_concurrency, timeout=cfg.llm_timeout)
-    return LlamaCppBackend(cfg.llm)
 
 
 def _filter_examples(records, texts, cheap, trip) -> list[dict]:

@@ -263,6 +263,15 @@ class OpenAIBackend:
                           getattr(usage, "completion_tokens", 0) or 0)
 
 
+def make_backend(llm: str = "gemma3-270m", base_url: str | None = None, model: str | None = None, **server_options):
+    """The LLM that writes the queries: :class:`OpenAIBackend` for ``base_url`` (vLLM, llama.cpp,
+    Ollama, a hosted API; ``server_options`` are its keyword arguments), else :class:`LlamaCppBackend`
+    for the local GGUF model ``llm``."""
+    if base_url:
+        return OpenAIBackend(base_url, model, **server_options)
+    return LlamaCppBackend(llm)
+
+
 # ----------------------------------------------------------------------------- generation
 
 

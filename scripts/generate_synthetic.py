@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from helpers.data import DATA_DIR, load_dataset  # noqa: E402
 from helpers.io import atomic_write, write_json  # noqa: E402
-from helpers.synthetic import STYLES, LlamaCppBackend, OpenAIBackend, generate_queries, plan_jobs  # noqa: E402
+from helpers.synthetic import STYLES, generate_queries, make_backend, plan_jobs  # noqa: E402
 
 SAMPLING = {"max_tokens": 32, "temperature": 0.7, "seed": 0}
 SOURCE = """# Synthetic queries for `{dataset}`
@@ -60,10 +60,7 @@ def main() -> None:
 
     ds = load_dataset(args.dataset)
     corpus = dict(list(ds.corpus.items())[: args.limit])
-    if args.base_url:
-        backend = OpenAIBackend(args.base_url, args.model, mode=args.mode, concurrency=args.concurrency)
-    else:
-        backend = LlamaCppBackend(args.llm)
+    backend = make_backend(args.llm, args.base_url, args.model, mode=args.mode, concurrency=args.concurrency)
     jobs = plan_jobs(corpus, styles=tuple(args.styles), rotate_styles=True)
     out = DATA_DIR / ds.name / "synthetic"
     t0 = time.perf_counter()
