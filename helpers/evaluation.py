@@ -18,12 +18,15 @@ Every lift is reported with a paired bootstrap 95% confidence interval over test
 
 from __future__ import annotations
 
+import hashlib
+import os
+import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from helpers.io import fingerprint_texts
 
 KS = (1, 3, 5, 10, 100)
 
@@ -78,14 +81,22 @@ def paired_bootstrap(after: np.ndarray, before: np.ndarray, n_resamples: int = 1
 
 
 class EmbeddingCache:
-    """Embeddings keyed by (model fingerprint, texts fingerprint).
+    """Embeddings keyed by (model fingerprint, kind, text): each text is encoded once per model.
 
-    In memory by default, so that one run never encodes the same corpus twice with the same
-    model; pass ``folder`` to also keep them on disk between runs (``.npy``, written atomically),
-    and ``memory=False`` to keep nothing in memory (streaming over a corpus chunk by chunk).
-    ``devices`` (e.g. ``["cuda:0", "cuda:1"]``, or ``["cpu", "cpu"]``) encodes with
-    sentence-transformers' multi-process pool, one process per entry. ``progress`` shows (or
-    hides) a progress bar for every encoding; by default only for 2,000 texts or more.
+    In memory by default, so that one run never encodes a text twice with the same model, whatever
+    list it comes in (the corpus, a mining candidate set, a reranker's top 20). Pass ``folder`` to
+    keep them on disk between runs and processes as well: one ``.npz`` shard per call that had new
+    texts, under ``folder/<model fingerprint>-<library versions>/``, written atomically; a shard that
+    cannot be read is skipped with a warning and its texts are encoded again. ``memory=False`` keeps nothing in memory
+    (streaming over a large corpus chunk by chunk). ``devices`` (e.g. ``["cuda:0", "cuda:1"]``, or
+    ``["cpu", "cpu"]``) encodes with sentence-transformers' multi-process pool, one process per
+    entry. ``progress`` shows (or hides) a progress bar for every encoding; by default only for
+    2,000 texts or more. ``hits`` and ``misses`` count calls: a hit needed no encoding at all.
+
+    The fingerprint hashes the weights, so a fine-tuned model never reads its base's vectors, and
+    the folder names the versions of torch, transformers and sentence-transformers, so an upgrade
+    starts a new one. A text's vector can differ in the last bits with the batch it was encoded in
+    (padding changes the kernels' shapes): the cache hands out whichever copy it stored.
     """
 
     def __init__(self, folder: str | Path | None = None, memory: bool = True, devices: list[str] | None = None,
@@ -94,7 +105,9 @@ class EmbeddingCache:
         self.memory = memory
         self.devices = list(devices) if devices else None
         self.progress = progress
-        self._mem: dict[tuple[str, str], np.ndarray] = {}
+        self._mem: dict[str, dict[str, np.ndarray]] = {}  # model fingerprint -> text key -> vector
+        self._shards: dict[str, dict[str, Path]] = {}  # model fingerprint -> text key -> shard on disk
+        self._indexed: set[Path] = set()
         self.hits = 0
         self.misses = 0
 
@@ -103,30 +116,87 @@ class EmbeddingCache:
         from helpers.models import model_fingerprint
 
         model_fp = model_fp or model_fingerprint(model)
-        key = (model_fp, fingerprint_texts((kind, t) for t in texts))
-        if key in self._mem:
-            self.hits += 1
-            return self._mem[key]
-        path = self.folder / f"{key[0]}-{key[1]}.npy" if self.folder else None
-        if path is not None and path.exists():
-            emb = np.load(path)
-            self.hits += 1
-        else:
+        keys = [_text_key(kind, t) for t in texts]
+        found = {k: v for k, v in ((k, self._mem.get(model_fp, {}).get(k)) for k in keys) if v is not None}
+        if self.folder is not None and len(found) < len(set(keys)):
+            found.update(self._read(model_fp, {k for k in keys if k not in found}))
+        todo = {k: t for k, t in zip(keys, texts) if k not in found}  # unique, in order
+        if todo:
             self.misses += 1
             if show_progress_bar is None:
-                show_progress_bar = self.progress if self.progress is not None else len(texts) >= 2000
+                show_progress_bar = self.progress if self.progress is not None else len(todo) >= 2000
             encode = model.encode_query if kind == "query" else model.encode_document
-            devices = {"device": self.devices} if self.devices and len(texts) > batch_size else {}
-            emb = encode(texts, batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+            devices = {"device": self.devices} if self.devices and len(todo) > batch_size else {}
+            emb = encode(list(todo.values()), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
                          show_progress_bar=show_progress_bar, **devices).astype(np.float32)
-            if path is not None:
-                from helpers.io import atomic_write
-
-                with atomic_write(path, "wb") as f:
-                    np.save(f, emb)
+            found.update(zip(todo, emb))
+            if self.folder is not None:
+                self._write(model_fp, list(todo), emb)
+        else:
+            self.hits += 1
         if self.memory:
-            self._mem[key] = emb
-        return emb
+            self._mem.setdefault(model_fp, {}).update(found)
+        if not keys:
+            return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+        return np.stack([found[k] for k in keys])
+
+    def _folder(self, model_fp: str) -> Path:
+        return self.folder / f"{model_fp}-{_library_versions()}"
+
+    def _read(self, model_fp: str, wanted: set[str]) -> dict[str, np.ndarray]:
+        where = self._shards.setdefault(model_fp, {})
+        for path in sorted(self._folder(model_fp).glob("*.npz")):
+            if path not in self._indexed:
+                self._indexed.add(path)
+                try:
+                    with np.load(path) as shard:
+                        for key in shard["keys"].tolist():
+                            where.setdefault(key, path)
+                except Exception as e:  # a torn or foreign file: encode its texts again
+                    warnings.warn(f"embedding cache: skipping unreadable {path} ({e}); its texts are encoded again")
+        out = {}
+        for path in {where[k] for k in wanted if k in where}:
+            try:
+                with np.load(path) as shard:
+                    keys, emb = shard["keys"].tolist(), shard["emb"]
+                    if emb.ndim != 2 or len(emb) != len(keys):
+                        raise ValueError(f"{len(keys)} keys but embeddings of shape {emb.shape}")
+                    rows = [i for i, k in enumerate(keys) if k in wanted]
+                    out.update(zip((keys[i] for i in rows), np.array(emb[rows], dtype=np.float32)))
+            except Exception as e:
+                warnings.warn(f"embedding cache: skipping unreadable {path} ({e}); its texts are encoded again")
+                for key in [k for k, p in where.items() if p == path]:
+                    del where[key]
+        return out
+
+    def _write(self, model_fp: str, keys: list[str], emb: np.ndarray) -> None:
+        from helpers.io import atomic_write
+
+        path = self._folder(model_fp) / f"{hashlib.blake2b(''.join(keys).encode(), digest_size=12).hexdigest()}.npz"
+        with atomic_write(path, "wb") as f:
+            np.savez(f, keys=np.array(keys, dtype="<U32"), emb=emb)
+        self._indexed.add(path)
+        self._shards.setdefault(model_fp, {}).update(dict.fromkeys(keys, path))
+
+
+@lru_cache(maxsize=1)
+def _library_versions() -> str:
+    from importlib.metadata import version
+
+    stack = ",".join(f"{p}={version(p)}" for p in ("torch", "transformers", "sentence-transformers"))
+    return hashlib.blake2b(stack.encode(), digest_size=4).hexdigest()
+
+
+def _text_key(kind: str, text: str) -> str:
+    return hashlib.blake2b(f"{kind}\x00{text}".encode(), digest_size=16).hexdigest()
+
+
+def course_cache(**kwargs) -> EmbeddingCache:
+    """The lessons' shared embedding cache on disk: ``$EMBEDDING_CACHE_DIR``, else ``.cache/embeddings``
+    in the project folder. A lesson run again, or the next lesson on the same data, encodes nothing
+    twice; delete the folder to start cold (``make test`` uses a fresh one per run)."""
+    folder = os.environ.get("EMBEDDING_CACHE_DIR") or Path(__file__).resolve().parent.parent / ".cache" / "embeddings"
+    return EmbeddingCache(folder, **kwargs)
 
 
 def search(query_emb: np.ndarray, doc_emb: np.ndarray, k: int = 100) -> tuple[np.ndarray, np.ndarray]:

@@ -28,15 +28,17 @@ from helpers.training import TrainConfig, TrainResult, fine_tune, read_manifest
 
 class Experiment:
     def __init__(self, dataset, protocol: str = DEFAULT_PROTOCOL, student: str = "minilm",
-                 runs_dir: str | Path = "runs/experiments", test_limit: int | None = None):
-        """``dataset``: a shipped dataset's name, a folder, or a loaded :class:`~helpers.data.RetrievalDataset`."""
+                 runs_dir: str | Path = "runs/experiments", test_limit: int | None = None,
+                 cache: EmbeddingCache | None = None):
+        """``dataset``: a shipped dataset's name, a folder, or a loaded :class:`~helpers.data.RetrievalDataset`;
+        ``cache``: where test-set embeddings are kept (in memory by default)."""
         self.dataset = dataset if hasattr(dataset, "corpus") else load_dataset(dataset)
         self.protocol = protocol
         self.student = student
         self.runs_dir = Path(runs_dir)
         self.test = self.dataset.split("test", protocol, limit=test_limit)
         self.train = self.dataset.split("train", protocol)
-        self.cache = EmbeddingCache()
+        self.cache = cache if cache is not None else EmbeddingCache()
         self.baseline = evaluate(load_model_cached(student), self.test, self.cache, student, self.dataset.name)
         self.per_query = {"no fine-tuning": self.baseline.per_query["recall@10"]}
         self.rows: list[dict] = [{

@@ -91,6 +91,47 @@ def test_disk_cache_round_trip(minilm, tmp_path):
     assert np.array_equal(again.encode(minilm, texts), first) and again.hits == 1
 
 
+class CountingModel:
+    """minilm, counting the texts it is asked to encode."""
+
+    def __init__(self, model):
+        self.model, self.encoded = model, []
+
+    def encode_document(self, texts, **kw):
+        self.encoded += texts
+        return self.model.encode_document(texts, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def test_cache_encodes_each_text_once_whatever_list_it_comes_in(minilm, tmp_path):
+    counting, fp = CountingModel(minilm), "minilm-test"
+    cache = EmbeddingCache(tmp_path)
+    first = cache.encode(counting, ["a cat", "a dog", "a cat"], model_fp=fp)
+    assert counting.encoded == ["a cat", "a dog"] and cache.misses == 1
+    mixed = cache.encode(counting, ["a dog", "a bird"], model_fp=fp)
+    assert counting.encoded == ["a cat", "a dog", "a bird"] and cache.misses == 2
+    np.testing.assert_array_equal(mixed[0], first[1])
+    assert cache.encode(counting, [], model_fp=fp).shape == (0, 384)
+    # another process, same folder: nothing to encode; another model: everything
+    again = EmbeddingCache(tmp_path, memory=False)
+    np.testing.assert_array_equal(again.encode(counting, ["a bird", "a cat"], model_fp=fp), np.stack([mixed[1], first[0]]))
+    assert again.hits == 1 and len(counting.encoded) == 3
+    again.encode(counting, ["a cat"], model_fp="another-model")
+    assert counting.encoded[-1] == "a cat"
+
+
+def test_an_unreadable_cache_shard_is_encoded_again_with_a_warning(minilm, tmp_path):
+    EmbeddingCache(tmp_path).encode(minilm, ["renal failure"], model_fp="m")
+    (shard,) = tmp_path.glob("m-*/*.npz")
+    shard.write_bytes(b"torn")
+    counting = CountingModel(minilm)
+    with pytest.warns(UserWarning, match="unreadable"):
+        EmbeddingCache(tmp_path).encode(counting, ["renal failure"], model_fp="m")
+    assert counting.encoded == ["renal failure"]
+
+
 def test_multi_process_encoding_matches_one_process(minilm):
     # sentence-transformers' own pool, here with two CPU processes (on a GPU box: one per device)
     texts = [f"definition number {i}: a word that means something else" for i in range(200)]

@@ -6,11 +6,12 @@ from helpers.reproduce import markdown_table
 
 def test_quick_reproduce_writes_table_csv_and_plot(tmp_path):
     out = tmp_path / "results"
-    code = main(["reproduce", "--quick", "--datasets", "aws_docs", "clinical_abbrev",
+    # one dataset: this checks the path (train, evaluate, forgetting check, table, plot), not the numbers
+    code = main(["reproduce", "--quick", "--datasets", "clinical_abbrev",
                  "--out", str(out), "--runs", str(tmp_path / "runs")])
     assert code == 0
     rows = list(csv.DictReader(open(out / "lift_table.csv")))
-    assert [r["dataset"] for r in rows] == ["aws_docs", "clinical_abbrev"]
+    assert [r["dataset"] for r in rows] == ["clinical_abbrev"]
     for r in rows:
         lift, lo, hi = float(r["lift"]), float(r["lift_ci_low"]), float(r["lift_ci_high"])
         assert lo <= lift <= hi

@@ -1,0 +1,66 @@
+"""Checks for the live figures a lesson quotes: by what they mean, within a tolerance.
+
+Training and encoding are reproducible on one machine but not bit for bit across machines:
+CPUs with and without AVX-512, or another thread count, sum floating-point numbers in another
+order, and a query whose relevant document sat at rank 10 by a hair moves to rank 11. So the
+notebooks' tests compare exactly only what every machine computes alike (counts, ids, texts,
+tables read from files), and each figure computed live is checked here instead: close to the
+figure the lesson's prose quotes, with a tolerance far smaller than a real regression, and a
+confidence interval on the side of zero the prose says it is on.
+
+On your own data the quoted figures are not yours: drop these lines, or quote your own run.
+
+>>> expect_near(69.6, 69.8, tol=1.5, what="recall@10")
+>>> expect_near(66.0, 69.8, tol=1.5, what="recall@10")
+Traceback (most recent call last):
+...
+AssertionError: recall@10 is 66.0, the lesson quotes 69.8 (tolerance 1.5): a real change, not CPU noise
+>>> expect_ci((+9.7, +15.7), excludes_zero=True, what="domain lift")
+>>> expect_ci((-0.4, +4.0), excludes_zero=True, what="general change")
+Traceback (most recent call last):
+...
+AssertionError: general change: 95% CI [-0.4, +4.0] includes zero, the lesson says it excludes it
+"""
+
+from __future__ import annotations
+
+import re
+
+from helpers.evaluation import Lift
+
+#: the first line of a notebook cell whose figures are checked here rather than compared digit by digit
+LIVE_MARKER = "# NBVAL_LIVE_FIGURES"
+_NUMBER = re.compile(r"[-+\u2212]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?%?")
+_SPACE = re.compile(r"\s+")
+
+
+def expect_near(measured: float, quoted: float, tol: float, what: str = "figure") -> None:
+    """Assert that a live figure is within ``tol`` of the figure the lesson quotes."""
+    if not abs(float(measured) - float(quoted)) <= tol:
+        raise AssertionError(f"{what} is {round(float(measured), 4)}, the lesson quotes {quoted} (tolerance {tol}): "
+                             "a real change, not CPU noise")
+
+
+def expect_ci(ci: Lift | tuple[float, float], excludes_zero: bool, what: str = "lift") -> None:
+    """Assert which side of zero a 95% CI is on, as the prose says.
+
+    ``ci`` is a :class:`~helpers.evaluation.Lift` (fractions) or a ``(low, high)`` pair in points.
+    """
+    low, high = (100 * ci.ci_low, 100 * ci.ci_high) if isinstance(ci, Lift) else map(float, ci)
+    excludes = low > 0 or high < 0
+    if excludes != excludes_zero:
+        said = "excludes" if excludes_zero else "includes"
+        raise AssertionError(f"{what}: 95% CI [{low:+.1f}, {high:+.1f}] {'excludes' if excludes else 'includes'} "
+                             f"zero, the lesson says it {said} it")
+
+
+def mask_numbers(text: str) -> str:
+    """What the tests compare of a live cell's output: every number becomes '#', and runs of
+    whitespace one space (column widths follow the digits). Words, labels and layout stay.
+
+    >>> mask_numbers("recall@10  69.8 (95% CI [-1.4, +2.6])") == mask_numbers("recall@10 70.2 (95% CI [-1.0, +2.8])")
+    True
+    >>> mask_numbers("gate: PASS, +12.7") == mask_numbers("gate: FAIL, +12.7")
+    False
+    """
+    return _SPACE.sub(" ", _NUMBER.sub("#", text)).strip()
