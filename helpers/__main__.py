@@ -106,7 +106,7 @@ def _gate(args) -> int:
 
                 write_json(args.write_report, report.to_dict())
     except (OSError, ValueError, KeyError, LookupError, TypeError, AttributeError) as e:  # incl. bad JSON
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {args.report or args.candidate}: {e}", file=sys.stderr)
         return 2
     print(report.table().to_string())
     gate = release_gate(report, GateConfig(args.min_lift, not args.allow_ci_zero, args.max_general_drop))
@@ -238,6 +238,10 @@ def _finetune(args) -> int:
     except (DataError, PipelineError, ModelNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the stages that finished are kept in {args.out}/stages/ (and LLM answers and "
+              "embeddings item by item); run the same command again to resume", file=sys.stderr)
+        return 130
     finally:  # main() may be called in-process (tests, notebooks): leave the environment as it was
         if bars_were_on:
             hf_logging.enable_progress_bar()

@@ -190,6 +190,12 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
     for ok, message in checks:
         if not ok:
             raise PipelineError(message)
+    out, source = Path(cfg.out).resolve(), Path(cfg.corpus).resolve()
+    if out.exists() and not out.is_dir():
+        raise PipelineError(f"--out {cfg.out} is a file: name a folder (new or from an earlier run)")
+    if source.is_dir() and out.is_relative_to(source):
+        raise PipelineError(f"--out {cfg.out} is inside --corpus {cfg.corpus}: the run's own report would be read "
+                            "back as a document next time; put it elsewhere")
     _, world = _world()
     if world > 1 and cfg.only != "train":
         raise PipelineError(f"started as {world} processes (accelerate launch / torchrun): only the train stage "

@@ -11,9 +11,9 @@ import base64
 import html
 from pathlib import Path
 
+from helpers.evaluation import KS
 from helpers.io import atomic_write
 
-KS = (1, 3, 5, 10, 100)
 
 
 def _plots(out: Path, stages: dict, cfg) -> list[tuple[str, Path]]:

@@ -66,6 +66,8 @@ def triplets_with_random_negatives(split, limit: int | None = None, seed: int = 
     doc_ids = sorted(split.corpus)
     out = []
     for qid in split.queries:
+        if len(split.relevant[qid]) >= len(doc_ids):
+            raise ValueError(f"query {qid!r}: every document is relevant, so none can be its random negative")
         for pos in sorted(split.relevant[qid]):
             neg = rng.choice(doc_ids)
             while neg in split.relevant[qid]:

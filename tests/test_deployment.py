@@ -58,6 +58,10 @@ def test_gate_cli_exits_non_zero_on_fail(tmp_path):
                               text=True)
         assert proc.returncode == code, proc.stderr
         assert ("PASS" if code == 0 else "FAIL") in proc.stdout
+    torn = tmp_path / "torn.json"
+    torn.write_text('{"domain": {"metric": "recall@10", "before')
+    proc = subprocess.run([sys.executable, "-m", "helpers", "gate", "--report", str(torn)], capture_output=True, text=True)
+    assert proc.returncode == 2 and f"error: {torn}:" in proc.stderr
 
 
 def test_choose_alpha_keeps_the_general_drop_within_tolerance():

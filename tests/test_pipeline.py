@@ -88,7 +88,8 @@ def test_full_run_writes_model_and_report_and_a_rerun_only_redoes_what_changed(m
     capsys.readouterr()
     rc = finetune(*args)
     first = stage_lines(capsys.readouterr().out)
-    assert rc in (0, 1)  # 1: the gate failed, which a tiny training may well do
+    # exit 1 when the gate failed (a tiny training may well fail it), 0 when it passed
+    assert rc == (0 if json.loads((out / "gate.json").read_text())["passed"] else 1)
     assert first == {**{s: "cached" for s in ("chunks", "queries", "split", "mine")}, "train": "ran", "evaluate": "ran"}
     assert (out / "model" / "model.safetensors").exists()
     manifest = json.loads((out / "model" / "training_manifest.json").read_text())
@@ -194,3 +195,15 @@ def test_every_option_has_a_flag_with_help():
     flags = {a.dest: a for a in parser._actions if a.dest != "help"}
     assert {f.name for f in fields(FinetuneConfig)} <= set(flags)
     assert all(a.help for a in flags.values())
+
+
+def test_an_out_folder_that_is_a_file_or_inside_the_corpus_is_refused_before_any_work(tmp_path, capsys):
+    corpus = tmp_path / "docs"
+    shutil.copytree(GIT_DOCS, corpus)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    assert finetune("--corpus", corpus, "--out", tmp_path / "taken") == 2
+    assert "is a file" in capsys.readouterr().err
+    # the run's own report.md would be read back as a document on the next run
+    assert finetune("--corpus", corpus, "--out", corpus / "run") == 2
+    assert "is inside --corpus" in capsys.readouterr().err
+    assert not (corpus / "run").exists()

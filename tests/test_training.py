@@ -80,3 +80,11 @@ def test_caller_config_is_not_changed_and_eval_length_is_restored(tmp_path, pair
     model, _ = fine_tune("minilm", pairs, tmp_path / "r", cfg, show_progress_bar=False, learning_rate=1e-5)
     assert cfg.learning_rate == 5e-5 and cfg.max_steps == 1
     assert model.max_seq_length == 128  # trained at 32 tokens, evaluated like the base model
+
+
+def test_random_negatives_need_a_document_that_is_not_relevant():
+    from helpers.data import RetrievalSplit
+
+    split = RetrievalSplit("train", "t", {"q": "a query"}, {"d1": "one", "d2": "two"}, {"q": {"d1", "d2"}})
+    with pytest.raises(ValueError, match="every document is relevant"):
+        triplets_with_random_negatives(split)
