@@ -81,10 +81,12 @@ def paired_bootstrap(after: np.ndarray, before: np.ndarray, n_resamples: int = 1
 
 
 class EmbeddingCache:
-    """Embeddings keyed by (model fingerprint, kind, text): each text is encoded once per model.
+    """Embeddings keyed by (model fingerprint, kind, text): a text cached once is never encoded again.
 
     In memory by default, so that one run never encodes a text twice with the same model, whatever
-    list it comes in (the corpus, a mining candidate set, a reranker's top 20). Pass ``folder`` to
+    list it comes in (the corpus, a mining candidate set, a reranker's top 20). A list with nothing
+    cached is encoded as given, duplicates included, so its vectors are bit for bit those of an
+    uncached run; only the texts still missing from a partly cached list are encoded. Pass ``folder`` to
     keep them on disk between runs and processes as well: one ``.npz`` shard per call that had new
     texts, under ``folder/<model fingerprint>-<library versions>/``, written atomically; a shard that
     cannot be read is skipped with a warning and its texts are encoded again. ``memory=False`` keeps nothing in memory
@@ -121,24 +123,33 @@ class EmbeddingCache:
         if self.folder is not None and len(found) < len(set(keys)):
             found.update(self._read(model_fp, {k for k in keys if k not in found}))
         todo = {k: t for k, t in zip(keys, texts) if k not in found}  # unique, in order
+        whole = bool(todo) and not found  # nothing cached: encode the list as given, as without a cache
         if todo:
             self.misses += 1
+            batch = texts if whole else list(todo.values())
             if show_progress_bar is None:
-                show_progress_bar = self.progress if self.progress is not None else len(todo) >= 2000
+                show_progress_bar = self.progress if self.progress is not None else len(batch) >= 2000
             encode = model.encode_query if kind == "query" else model.encode_document
-            devices = {"device": self.devices} if self.devices and len(todo) > batch_size else {}
-            emb = encode(list(todo.values()), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
+            devices = {"device": self.devices} if self.devices and len(batch) > batch_size else {}
+            emb = encode(list(batch), batch_size=batch_size, convert_to_numpy=True, normalize_embeddings=True,
                          show_progress_bar=show_progress_bar, **devices).astype(np.float32)
-            found.update(zip(todo, emb))
+            if whole:  # a text listed twice is stored (and later looked up) as its first row
+                first: dict[str, int] = {}
+                for i, k in enumerate(keys):
+                    first.setdefault(k, i)
+                new = {k: emb[i] for k, i in first.items()}
+            else:
+                new = dict(zip(todo, emb))
+            found.update(new)
             if self.folder is not None:
-                self._write(model_fp, list(todo), emb)
+                self._write(model_fp, list(new), np.stack(list(new.values())))
         else:
             self.hits += 1
         if self.memory:
             self._mem.setdefault(model_fp, {}).update(found)
         if not keys:
             return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
-        return np.stack([found[k] for k in keys])
+        return emb if whole else np.stack([found[k] for k in keys])
 
     def _folder(self, model_fp: str) -> Path:
         return self.folder / f"{model_fp}-{_library_versions()}"

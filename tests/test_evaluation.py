@@ -108,16 +108,18 @@ class CountingModel:
 def test_cache_encodes_each_text_once_whatever_list_it_comes_in(minilm, tmp_path):
     counting, fp = CountingModel(minilm), "minilm-test"
     cache = EmbeddingCache(tmp_path)
+    # nothing cached yet: the list is encoded as given, so the vectors are those of an uncached run
     first = cache.encode(counting, ["a cat", "a dog", "a cat"], model_fp=fp)
-    assert counting.encoded == ["a cat", "a dog"] and cache.misses == 1
+    assert counting.encoded == ["a cat", "a dog", "a cat"] and cache.misses == 1
+    np.testing.assert_array_equal(first, minilm.encode_document(["a cat", "a dog", "a cat"], normalize_embeddings=True))
     mixed = cache.encode(counting, ["a dog", "a bird"], model_fp=fp)
-    assert counting.encoded == ["a cat", "a dog", "a bird"] and cache.misses == 2
+    assert counting.encoded[3:] == ["a bird"] and cache.misses == 2
     np.testing.assert_array_equal(mixed[0], first[1])
     assert cache.encode(counting, [], model_fp=fp).shape == (0, 384)
     # another process, same folder: nothing to encode; another model: everything
     again = EmbeddingCache(tmp_path, memory=False)
     np.testing.assert_array_equal(again.encode(counting, ["a bird", "a cat"], model_fp=fp), np.stack([mixed[1], first[0]]))
-    assert again.hits == 1 and len(counting.encoded) == 3
+    assert again.hits == 1 and len(counting.encoded) == 4
     again.encode(counting, ["a cat"], model_fp="another-model")
     assert counting.encoded[-1] == "a cat"
 
