@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 KS = (1, 3, 5, 10, 100)
 
 
@@ -86,14 +85,16 @@ class EmbeddingCache:
     In memory by default, so that one run never encodes a text twice with the same model, whatever
     list it comes in (the corpus, a mining candidate set, a reranker's top 20). A list with nothing
     cached is encoded as given, duplicates included, so its vectors are bit for bit those of an
-    uncached run; only the texts still missing from a partly cached list are encoded. Pass ``folder`` to
-    keep them on disk between runs and processes as well: one ``.npz`` shard per call that had new
-    texts, under ``folder/<model fingerprint>-<library versions>/``, written atomically; a shard that
-    cannot be read is skipped with a warning and its texts are encoded again. ``memory=False`` keeps nothing in memory
-    (streaming over a large corpus chunk by chunk). ``devices`` (e.g. ``["cuda:0", "cuda:1"]``, or
-    ``["cpu", "cpu"]``) encodes with sentence-transformers' multi-process pool, one process per
-    entry. ``progress`` shows (or hides) a progress bar for every encoding; by default only for
-    2,000 texts or more. ``hits`` and ``misses`` count calls: a hit needed no encoding at all.
+    uncached run; only the texts still missing from a partly cached list are encoded.
+
+    Pass ``folder`` to keep them on disk between runs and processes as well: one ``.npz`` shard per
+    call that had new texts, under ``folder/<model fingerprint>-<library versions>/``, written
+    atomically; a shard that cannot be read is skipped with a warning and its texts are encoded
+    again. ``memory=False`` keeps nothing in memory (streaming over a large corpus chunk by chunk).
+    ``devices`` (e.g. ``["cuda:0", "cuda:1"]``, or ``["cpu", "cpu"]``) encodes with
+    sentence-transformers' multi-process pool, one process per entry. ``progress`` shows (or hides)
+    a progress bar for every encoding; by default only for 2,000 texts or more. ``hits`` and
+    ``misses`` count calls: a hit needed no encoding at all.
 
     The fingerprint hashes the weights, so a fine-tuned model never reads its base's vectors, and
     the folder names the versions of torch, transformers and sentence-transformers, so an upgrade

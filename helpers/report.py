@@ -15,7 +15,6 @@ from helpers.evaluation import KS
 from helpers.io import atomic_write
 
 
-
 def _plots(out: Path, stages: dict, cfg) -> list[tuple[str, Path]]:
     import matplotlib
 
