@@ -19,16 +19,11 @@ trained on). Rows:
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import _common  # noqa: F401  (sets the offline environment; before any Hugging Face import)
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "lesson5"
 

@@ -13,16 +13,11 @@ The notebook reads the CSVs this writes; their ``.json`` sidecars record how the
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import _common  # noqa: F401  (sets the offline environment; before any Hugging Face import)
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "lesson2"
 DATASET = "icd10cm"

@@ -1,6 +1,6 @@
 """Lesson 3's ablation: which hard-negative choice is worth what, one real fine-tune per row.
 
-    python benchmarks/mining_ablation.py            # ~20 min on 2 cores; writes data/lesson3/
+    python benchmarks/mining_ablation.py            # ~15 min on 2 cores; writes data/lesson3/
 
 Every row fine-tunes minilm with MultipleNegativesRankingLoss on the same 2,000 training
 queries of ICD-10-CM (known-corpus protocol): the in-batch row on (query, document) pairs, the
@@ -16,14 +16,9 @@ The notebook reads the CSV; its ``.json`` sidecar records how it was made.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import _common  # noqa: F401  (sets the offline environment; before any Hugging Face import)
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "lesson3"
 DATASET = "icd10cm"

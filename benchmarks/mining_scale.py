@@ -29,19 +29,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import _common  # noqa: F401  (sets the offline environment; before any Hugging Face import)
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(ROOT / "scripts"))  # scripts/ is no package: build_datasets.wordnet_synsets comes from there
 
 WORK = ROOT / "runs" / "mining_scale"
 OPTIONS = dict(range_max=50, num_negatives=3, relative_margin=0.05)

@@ -19,14 +19,9 @@ ever used; the synthetic queries were written from documents alone (no labelled 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import _common  # noqa: F401  (sets the offline environment; before any Hugging Face import)
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "lesson4"
 DATASET = "icd10cm"

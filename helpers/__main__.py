@@ -13,8 +13,22 @@ a CI step can block a release with them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+
+from helpers.data import PROTOCOLS, DataError, available_datasets, load_dataset  # DataError: CorpusError too
+from helpers.deployment import ForgettingReport, GateConfig, forgetting_check, release_gate
+from helpers.io import write_json
+from helpers.models import ModelNotFoundError, load_model
+from helpers.pipeline import STAGES, FinetuneConfig, PipelineError, config_from_args, run_pipeline
+from helpers.reproduce import DATASETS, reproduce
+from helpers.synthetic import STYLES
+from helpers.training import TrainConfig
+
+# transformers (its progress-bar switch) is imported inside the commands that load models: ~1 s at
+# import, which `--help` and `gate --report` need not pay. The helpers modules above import no heavy
+# library at their top (see the note in each).
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,10 +37,6 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m helpers", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
-
-    from helpers.data import PROTOCOLS
-    from helpers.reproduce import DATASETS
-
     rp = sub.add_parser("reproduce", help="fine-tune on every shipped tier and write the lift table")
     rp.add_argument("--quick", action="store_true", help="small slices and 4 training steps: checks the path only")
     rp.add_argument("--datasets", nargs="+", default=list(DATASETS), help=f"default: {' '.join(DATASETS)}")
@@ -64,10 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        from helpers.data import DataError, available_datasets
-        from helpers.reproduce import reproduce
-        from helpers.training import TrainConfig
-
         unknown = sorted(set(args.datasets) - set(available_datasets()))
         if unknown:
             print(f"error: unknown dataset(s) {unknown}; shipped: {available_datasets()}", file=sys.stderr)
@@ -84,17 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _gate(args) -> int:
-    import json
-
-    from helpers.deployment import ForgettingReport, GateConfig, forgetting_check, release_gate
-
     try:
         if args.report:
             report = ForgettingReport.from_dict(json.loads(open(args.report, encoding="utf-8").read()))
         else:
-            from helpers.data import load_dataset
-            from helpers.models import load_model
-
             if not args.domain:
                 print("error: --candidate needs --domain (the dataset it was fine-tuned for)", file=sys.stderr)
                 return 2
@@ -102,8 +101,6 @@ def _gate(args) -> int:
                                       load_dataset(args.domain).split("test"), load_dataset(args.general).split("test"),
                                       domain_name=args.domain, general_name=args.general)
             if args.write_report:
-                from helpers.io import write_json
-
                 write_json(args.write_report, report.to_dict())
     except (OSError, ValueError, KeyError, LookupError, TypeError, AttributeError) as e:  # incl. bad JSON
         print(f"error: {args.report or args.candidate}: {e}", file=sys.stderr)
@@ -132,9 +129,6 @@ GPUs with `torchrun --nproc_per_node N -m helpers finetune ... --only train` (or
 
 
 def _add_finetune(sub) -> None:
-    from helpers.pipeline import STAGES, FinetuneConfig
-    from helpers.synthetic import STYLES
-
     d = FinetuneConfig("", "")
     fp = sub.add_parser("finetune", help="your own documents to a gated, fine-tuned model (one command)",
                         description=FINETUNE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -219,10 +213,6 @@ def _add_finetune(sub) -> None:
 
 def _finetune(args) -> int:
     from transformers.utils import logging as hf_logging
-
-    from helpers.data import DataError  # CorpusError too
-    from helpers.models import ModelNotFoundError
-    from helpers.pipeline import PipelineError, config_from_args, run_pipeline
 
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()

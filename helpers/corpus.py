@@ -9,14 +9,19 @@
   ``qrels/test.tsv`` or ``qrels.tsv``: its gold queries are then used for evaluation).
 
 Every document is cut into chunks of at most ``max_words`` words, ending at a paragraph break
-where one is near. A chunk's id traces it back to its source: ``<file or id>#<start>-<end>``, or
-just the document id when the document fits in one chunk. The offsets are characters of the
+where one is near, and of at most ``max_words *`` :data:`MAX_CHARS_PER_WORD` characters (a text
+with few spaces is cut by length, and :attr:`Corpus.notes` says so). A chunk's id traces it back
+to its source: ``<file or id>#<start>-<end>``, or just the document id when the document fits in
+one chunk. The offsets are characters of the
 document's text as loaded: a text file's decoded contents, an HTML file's extracted text, a
 JSONL/CSV row's text (after its ``title``, when there is one).
 
 Loading is strict and reports *every* problem at once, naming the file and line: an empty
-folder, a binary or non-UTF-8 file, a CSV without the named column, a duplicate id, an empty
-text, a qrel that points at nothing. All before any expensive work starts.
+folder, a binary or non-UTF-8 file (the line and byte column of its first bad byte), an
+unreadable file or folder, a CSV without the named column, a duplicate id, an empty text or one
+that is not a string, a qrel that points at nothing. All before any expensive work starts. What
+is left out without stopping the run -- empty files, other file types, symbolic links that lead
+nowhere or to a folder -- is counted and named in :attr:`Corpus.notes`.
 
 >>> spans = chunk_spans("one two three.\\n\\nfour five six seven", max_words=4)
 >>> [("one two three.\\n\\nfour five six seven")[a:b] for a, b in spans]
@@ -25,15 +30,29 @@ text, a qrel that points at nothing. All before any expensive work starts.
 
 from __future__ import annotations
 
+import bisect
 import csv
+import os
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from html.parser import HTMLParser
 from pathlib import Path
 
-from helpers.data import DataError, _collect, _jsonl_rows, _raise_if, _read_jsonl, _read_qrels
+from helpers.data import (
+    TEXT_ENCODING,
+    DataError,
+    checked_lines,
+    collect_texts,
+    has_undecodable_bytes,
+    not_utf8_message,
+    raise_if_problems,
+    read_jsonl_rows,
+    read_jsonl_texts,
+    read_qrels,
+)
 from helpers.io import fingerprint_texts
 
 #: File types read from a folder, and how their text is obtained.
@@ -93,28 +112,62 @@ def html_to_text(html: str) -> str:
 # ----------------------------------------------------------------------------- chunking
 
 
+#: A chunk is also at most ``max_words * MAX_CHARS_PER_WORD`` characters long, the whitespace inside it included:
+#: text with few or no spaces (minified code, base64, one 5 MB line) would otherwise make one chunk of any length.
+#: Prose takes about 6 characters a word with its space, the shipped raw docs at most 14 in any chunk; 30 leaves
+#: room for identifiers, URLs and indentation, so that ordinary text is cut by its words alone.
+MAX_CHARS_PER_WORD = 30
+
+
 def chunk_spans(text: str, max_words: int = 100, overlap_words: int = 0) -> list[tuple[int, int]]:
     """Character spans of the chunks of ``text``: at most ``max_words`` words each, cut at the last
     paragraph break (blank line) in the second half of the window when there is one, else mid-text;
-    consecutive chunks share ``overlap_words`` words."""
+    consecutive chunks share ``overlap_words`` words. A chunk is also at most ``max_words *``
+    :data:`MAX_CHARS_PER_WORD` characters long: a longer "word" is cut into pieces of that length.
+
+    >>> [b - a for a, b in chunk_spans("x" * 70, max_words=1)]  # one "word" of 70 characters, 30 a chunk
+    [30, 30, 10]
+    """
+    return _chunk_spans(text, max_words, overlap_words)[0]
+
+
+def _chunk_spans(text: str, max_words: int, overlap_words: int) -> tuple[list[tuple[int, int]], int]:
+    """:func:`chunk_spans`, and how many of the chunks the character limit ended rather than the word limit."""
     if max_words < 1:
         raise ValueError(f"max_words must be at least 1, got {max_words}")
     if not 0 <= overlap_words < max_words:
         raise ValueError(f"overlap_words must be in [0, max_words), got {overlap_words}")
-    words = [m.span() for m in re.finditer(r"\S+", text)]
+    max_chars = max_words * MAX_CHARS_PER_WORD
+    words: list[tuple[int, int]] = []
+    mid_word: set[int] = set()  # pieces of a cut word that end inside it
+    for m in re.finditer(r"\S+", text):
+        a, b = m.span()
+        for start in range(a, b, max_chars):  # a word longer than a whole chunk may be is cut into pieces
+            if start + max_chars < b:
+                mid_word.add(len(words))
+            words.append((start, min(start + max_chars, b)))
+    ends = [b for _, b in words]
     # word i starts a paragraph when a blank line separates it from word i - 1
     para_start = {i for i in range(1, len(words)) if "\n\n" in text[words[i - 1][1]:words[i][0]].replace("\r", "")}
-    spans, i = [], 0
+    spans, i, n_cut = [], 0, 0
     while i < len(words):
         j = min(i + max_words, len(words))
+        cut = words[j - 1][1] - words[i][0] > max_chars
+        if cut:  # the last j that fits; at least i + 1, as no piece is longer than max_chars
+            j = bisect.bisect_right(ends, words[i][0] + max_chars, i + 1, j)
         if j < len(words):
-            breaks = [b for b in range(i + max_words // 2 + 1, j + 1) if b in para_start]
+            # (j - i) // 2 is max_words // 2 unless the character limit cut: the word-limited cut is unchanged
+            breaks = [b for b in range(i + (j - i) // 2 + 1, j + 1) if b in para_start]
             j = breaks[-1] if breaks else j
         spans.append((words[i][0], words[j - 1][1]))
+        n_cut += cut or (j - 1) in mid_word
         if j >= len(words):
             break
-        i = max(j - overlap_words, i + 1)
-    return spans
+        # a chunk the character limit cut short shares the same fraction of its words as a full one would: with
+        # all of ``overlap_words`` a text of long words would be repeated in chunk after chunk
+        overlap = overlap_words * (j - i) // max_words if cut else overlap_words
+        i = max(j - overlap, i + 1)
+    return spans, n_cut
 
 
 @dataclass(frozen=True)
@@ -126,16 +179,25 @@ class Chunk:
     text: str
 
 
-def chunk_documents(documents: dict[str, str], max_words: int = 100, overlap_words: int = 0) -> list[Chunk]:
-    """Cut every document into :class:`Chunk` s (see :func:`chunk_spans`); ``max_words=0`` keeps them whole."""
+def chunk_documents(documents: dict[str, str], max_words: int = 100, overlap_words: int = 0,
+                    notes: list[str] | None = None) -> list[Chunk]:
+    """Cut every document into :class:`Chunk` s (see :func:`chunk_spans`); ``max_words=0`` keeps them whole.
+    Chunks that the character limit ended rather than the word limit are counted in a line added to ``notes``."""
     chunks = []
+    cut_by_length: dict[str, int] = {}
     for source, text in documents.items():
-        spans = chunk_spans(text, max_words, overlap_words) if max_words else [(0, len(text))]
+        spans, n_cut = _chunk_spans(text, max_words, overlap_words) if max_words else ([(0, len(text))], 0)
+        if n_cut:
+            cut_by_length[source] = n_cut
         if len(spans) == 1:
             a, b = spans[0]
             chunks.append(Chunk(source, source, a, b, text[a:b]))
         else:
             chunks += [Chunk(f"{source}#{a}-{b}", source, a, b, text[a:b]) for a, b in spans]
+    if cut_by_length and notes is not None:
+        notes.append(f"cut by length, not by words: {sum(cut_by_length.values())} chunk(s) of {len(cut_by_length)} "
+                     f"document(s) end at {max_words * MAX_CHARS_PER_WORD:,} characters ({max_words} words x "
+                     f"{MAX_CHARS_PER_WORD}), as their text has too few spaces, e.g. {list(cut_by_length)[:3]}")
     return chunks
 
 
@@ -152,17 +214,60 @@ def _read_file_text(path: Path, problems: list[str]) -> str | None:
         problems.append(f"{path}: binary file (NUL bytes), not text")
         return None
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode("utf-8").removeprefix("\ufeff")  # not "utf-8-sig": its error offsets skip the mark
     except UnicodeDecodeError as e:
-        problems.append(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
-                        "convert it, e.g. iconv -f latin1 -t utf-8")
+        problems.append(not_utf8_message(path, data, e))
         return None
     return html_to_text(text) if SUFFIXES[path.suffix.lower()] == "html" else text
 
 
+def _list_folder(root: Path, problems: list[str], notes: list[str]) -> list[Path]:
+    """Every regular file under ``root``, sorted, hidden files and folders left out. An unreadable folder is a
+    problem, as an unreadable file is; a symbolic link that leads nowhere (broken, or a loop), a link to a folder
+    (not followed, as ``Path.rglob`` does not) and a pipe, socket or device are named in ``notes``."""
+    files: list[Path] = []
+    nowhere: list[str] = []
+    linked_folders: list[str] = []
+    not_regular: list[str] = []
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as e:
+            problems.append(f"{folder}: unreadable folder ({e.strerror or e})")
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                mode = path.stat().st_mode  # through a symbolic link
+                is_link = entry.is_symlink()
+            except OSError as e:
+                nowhere.append(f"{path.relative_to(root).as_posix()} ({e.strerror or e})")
+                continue
+            if stat.S_ISDIR(mode) and is_link:
+                linked_folders.append(path.relative_to(root).as_posix())
+            elif stat.S_ISDIR(mode):
+                folders.append(path)
+            elif stat.S_ISREG(mode):
+                files.append(path)
+            else:
+                not_regular.append(path.relative_to(root).as_posix())
+    for what, paths in (("a symbolic link that leads nowhere", nowhere),
+                        ("a link to a folder, not followed: name its target with --corpus, or copy it in",
+                         linked_folders),
+                        ("not a regular file: a pipe, socket or device", not_regular)):
+        if paths:
+            paths.sort()
+            notes.append(f"left out ({what}): {len(paths)} path(s), e.g. {paths[:3]}")
+    return sorted(files)
+
+
 def _read_folder(root: Path, problems: list[str], notes: list[str]) -> dict[str, str]:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(root).parts))
+    files = _list_folder(root, problems, notes)
     other = Counter(p.suffix.lower() or "(no extension)" for p in files if p.suffix.lower() not in SUFFIXES)
     if other:
         notes.append("left out (not a supported file type): " + ", ".join(f"{n} {s}" for s, n in other.most_common()))
@@ -178,7 +283,8 @@ def _read_folder(root: Path, problems: list[str], notes: list[str]) -> dict[str,
         notes.append(f"left out (no text): {len(empty)} file(s), e.g. {empty[:3]}")
     if not docs and not problems:
         found = f"{len(files)} file(s), none of them a non-empty" if files else "the folder is empty: no"
-        problems.append(f"{root}: {found} {'/'.join(sorted(SUFFIXES))} document")
+        # the notes would be lost with the error, and they may say why
+        problems.append(f"{root}: {found} {'/'.join(sorted(SUFFIXES))} document" + "".join(f"; {n}" for n in notes))
     return docs
 
 
@@ -186,23 +292,24 @@ def _read_table(path: Path, id_column: str | None, text_column: str, problems: l
     """Rows of a JSONL or CSV/TSV file as {id: text}; every bad row is reported by line number."""
     suffix = path.suffix.lower()
     try:
-        f = open(path, encoding="utf-8-sig", newline="")
+        f = open(path, newline="", **TEXT_ENCODING)
     except OSError as e:
         problems.append(f"{path}: unreadable ({e.strerror or e})")
         return {}
     with f:
         if suffix == ".jsonl":
             id_names = [id_column] if id_column else ["_id", "id"]
-            rows = _jsonl_rows(f, path, problems)
+            rows = read_jsonl_rows(f, path, problems)
         else:
             id_names = [id_column] if id_column else ["id", "_id"]
             csv.field_size_limit(2**31 - 1)  # the default (128 KiB) would reject long documents
             try:
                 # TSV: tabs separate, and quotes are text (a document may start with one)
-                reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if suffix == ".tsv" \
-                    else csv.DictReader(f)
+                lines = checked_lines(f, path, problems)
+                reader = csv.DictReader(lines, delimiter="\t", quoting=csv.QUOTE_NONE) if suffix == ".tsv" \
+                    else csv.DictReader(lines)
                 columns = reader.fieldnames or []
-            except (csv.Error, UnicodeDecodeError) as e:
+            except csv.Error as e:
                 problems.append(f"{path}: not a readable CSV file ({e})")
                 return {}
             missing = [repr(text_column)] if text_column not in columns else []
@@ -212,8 +319,9 @@ def _read_table(path: Path, id_column: str | None, text_column: str, problems: l
                 problems.append(f"{path}:1: no column {' and no column '.join(missing)}; the header has {columns} "
                                 "(choose with --id-column / --text-column)")
                 return {}
-            rows = ((reader.line_num, row) for row in _csv_rows(reader, path, problems))
-        docs = _collect(rows, path, "document", problems, id_names, text_column)
+            rows = ((reader.line_num, row) for row in _csv_rows(reader, path, problems)
+                    if not any(isinstance(v, str) and has_undecodable_bytes(v) for v in row.values()))
+        docs = collect_texts(rows, path, "document", problems, id_names, text_column)
     if not docs and not problems:
         problems.append(f"{path}: no documents in it")
     return {k: v.strip() for k, v in docs.items()}
@@ -222,7 +330,7 @@ def _read_table(path: Path, id_column: str | None, text_column: str, problems: l
 def _csv_rows(reader, path: Path, problems: list[str]):
     try:
         yield from reader
-    except (csv.Error, UnicodeDecodeError) as e:
+    except csv.Error as e:
         problems.append(f"{path}:{reader.line_num}: unreadable CSV ({e})")
 
 
@@ -294,7 +402,7 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
     elif path.is_dir():
         fmt, documents = "folder", _read_folder(path, problems, notes)
         if skip_bad_files and problems and documents:
-            notes.append(f"left out (unreadable): {len(problems)} file(s): " + "; ".join(problems[:5]))
+            notes.append(f"left out (unreadable): {len(problems)} path(s): " + "; ".join(problems[:5]))
             problems = []
     elif path.suffix.lower() in (".jsonl", ".csv", ".tsv"):
         fmt = "jsonl" if path.suffix.lower() == ".jsonl" else "csv"
@@ -302,9 +410,9 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
     else:
         raise CorpusError(f"{path}: not a folder, and not a .jsonl, .csv or .tsv file")
     hint = "(--skip-bad-files leaves such files out instead)" if fmt == "folder" and documents else ""
-    _raise_if(problems, f"corpus {path}", error=CorpusError, hint=hint)
+    raise_if_problems(problems, f"corpus {path}", error=CorpusError, hint=hint)
 
-    chunks = chunk_documents(documents, max_words, overlap_words)
+    chunks = chunk_documents(documents, max_words, overlap_words, notes)
     ids = Counter(c.id for c in chunks)
     clashes = [i for i, n in ids.items() if n > 1]
     if clashes:
@@ -322,12 +430,12 @@ def _read_gold(queries_path: Path, qrels_path: Path, corpus: Corpus) -> GoldQuer
     for p in (queries_path, qrels_path):
         if not p.exists():
             problems.append(f"{p}: no such file")
-    _raise_if(problems, "gold queries", error=CorpusError)
-    queries = _read_jsonl(queries_path, "query", problems)
+    raise_if_problems(problems, "gold queries", error=CorpusError)
+    queries = read_jsonl_texts(queries_path, "query", problems)
     chunk_ids, doc_ids = {c.id for c in corpus.chunks}, set(corpus.documents)
     relevant: dict[str, set[str]] = {}
     levels = Counter()
-    for lineno, qid, did, score in _read_qrels(qrels_path, problems):
+    for lineno, qid, did, score in read_qrels(qrels_path, problems):
         if qid not in queries:
             problems.append(f"{qrels_path}:{lineno}: query id {qid!r} is not in {queries_path.name}")
         elif did not in chunk_ids and did not in doc_ids:
@@ -340,7 +448,7 @@ def _read_gold(queries_path: Path, qrels_path: Path, corpus: Corpus) -> GoldQuer
         problems.append(f"{qrels_path}: mixes document ids and chunk ids; use one or the other")
     if not relevant and not problems:
         problems.append(f"{qrels_path}: no gold query has a judgment (a positive score) here")
-    _raise_if(problems, "gold queries", error=CorpusError)
+    raise_if_problems(problems, "gold queries", error=CorpusError)
     # a BEIR queries.jsonl holds every split's queries; the qrels file names the ones to test on
     unjudged = [q for q in queries if q not in relevant]
     if unjudged:

@@ -33,6 +33,8 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,45 +129,153 @@ class RetrievalDataset:
 
 # ----------------------------------------------------------------------------- loading
 
+#: Encoding arguments for every text file read here: UTF-8 with an optional byte-order mark, and undecodable bytes
+#: kept as lone surrogates (U+DC80..U+DCFF) so that a reader can name the line and column of the first one instead
+#: of a position in the decoder's buffer (see :func:`undecodable_bytes_problem`).
+TEXT_ENCODING = {"encoding": "utf-8-sig", "errors": "surrogateescape"}
 
-def _jsonl_rows(f, path: Path, problems: list[str]):
-    """(line number, object) for every JSON-object line of an open file; bad lines go to ``problems``."""
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what ``errors="surrogateescape"`` makes of a byte that is not UTF-8
+_SURROGATE = re.compile("[\ud800-\udfff]")  # never text: a JSON ``"\\ud800"`` escape decodes to one
+
+
+def not_utf8_message(path: Path, data: bytes, error: UnicodeDecodeError, first_line: int = 1) -> str:
+    """The problem to report when ``data`` (a file's bytes, or one line's, numbered ``first_line``) failed to
+    decode as UTF-8 with ``error``: the line and the byte column of the first bad byte.
+
+    >>> data = "tea\\ncafé".encode("latin-1")
+    >>> try:
+    ...     data.decode("utf-8")
+    ... except UnicodeDecodeError as e:
+    ...     print(not_utf8_message(Path("notes.txt"), data, e))
+    notes.txt:2: not UTF-8 text (byte 0xe9 at byte column 4); convert it, e.g. iconv -f latin1 -t utf-8
+    """
+    line_start = data.rfind(b"\n", 0, error.start) + 1
+    lineno = first_line + data.count(b"\n", 0, error.start)
+    return (f"{path}:{lineno}: not UTF-8 text (byte 0x{data[error.start]:02x} at byte column "
+            f"{error.start - line_start + 1}); convert it, e.g. iconv -f latin1 -t utf-8")
+
+
+def undecodable_bytes_problem(path: Path, lineno: int, line: str) -> str | None:
+    """The problem to report when ``line``, read with :data:`TEXT_ENCODING`, holds a byte that is not UTF-8; else None.
+
+    >>> raw = b'{"text": "caf\\xe9"}\\n'
+    >>> undecodable_bytes_problem(Path("docs.jsonl"), 3, raw.decode(**TEXT_ENCODING))
+    'docs.jsonl:3: not UTF-8 text (byte 0xe9 at byte column 14); convert it, e.g. iconv -f latin1 -t utf-8'
+    >>> undecodable_bytes_problem(Path("docs.jsonl"), 3, '{"text": "café"}') is None
+    True
+    """
+    if not has_undecodable_bytes(line):
+        return None
+    raw = line.encode("utf-8", "surrogateescape")
     try:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})")
-                continue
-            if isinstance(obj, dict):
-                yield lineno, obj
-            else:
-                problems.append(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        problems.append(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")
+        return not_utf8_message(path, raw, e, first_line=lineno)
+    return None  # unreachable: an escaped byte never decodes
 
 
-def _collect(rows, path: Path, kind: str, problems: list[str], id_names=("_id", "id"),
-             text_column: str = "text") -> dict[str, str]:
-    """{id: text} from (line number, row) pairs -- a JSONL object or a CSV row -- with every missing
-    id, empty text and duplicate id reported by line; a ``title`` is put in front of the text."""
+def has_undecodable_bytes(text: str) -> bool:
+    """Whether ``text``, read with :data:`TEXT_ENCODING`, holds a byte that is not UTF-8.
+
+    >>> has_undecodable_bytes(b"caf\\xe9".decode(**TEXT_ENCODING)), has_undecodable_bytes("café")
+    (True, False)
+    """
+    return _ESCAPED_BYTE.search(text) is not None
+
+
+def checked_lines(lines, path: Path, problems: list[str]):
+    """The lines of a file opened with :data:`TEXT_ENCODING`, unchanged; each line with a byte that is not UTF-8 is
+    reported to ``problems`` by number (a CSV reader reading from this counts the same lines; a row it reads is
+    then best left out when :func:`has_undecodable_bytes`, as its problem is reported already)."""
+    for lineno, line in enumerate(lines, start=1):
+        problem = undecodable_bytes_problem(path, lineno, line)
+        if problem:
+            problems.append(problem)
+        yield line
+
+
+def read_jsonl_rows(lines, path: Path, problems: list[str]):
+    """(line number, object) for every JSON-object line of ``lines`` (an open file or a list of strings); blank
+    lines are skipped, and every other line that is not a JSON object, or not UTF-8, goes to ``problems`` by number.
+
+    >>> problems = []
+    >>> lines = ['{"_id": 1}\\n', '\\n', '{"_id": "2", "text": "a\\n', '[1]\\n']
+    >>> list(read_jsonl_rows(lines, Path("c.jsonl"), problems))
+    [(1, {'_id': 1})]
+    >>> print("\\n".join(problems))
+    c.jsonl:3: malformed JSON (unterminated string starting at column 22)
+    c.jsonl:4: expected a JSON object, got list
+    """
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        problem = undecodable_bytes_problem(path, lineno, line)
+        if problem:
+            problems.append(problem)
+            continue
+        try:
+            # without its line ending: else an unterminated string swallows the newline, and the error is
+            # "Invalid control character" instead of what it is
+            obj = json.loads(line.rstrip("\r\n"))
+        except json.JSONDecodeError as e:
+            what = e.msg[:1].lower() + e.msg[1:]  # "Unterminated string starting at" ends with "at" already
+            problems.append(f"{path}:{lineno}: malformed JSON ({what}{'' if what.endswith(' at') else ' at'} "
+                            f"column {e.colno})")
+            continue
+        if isinstance(obj, dict):
+            yield lineno, obj
+        else:
+            problems.append(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+
+
+def collect_texts(rows, path: Path, kind: str, problems: list[str], id_names=("_id", "id"),
+                  text_column: str = "text") -> dict[str, str]:
+    """{id: text} from (line number, row) pairs -- a JSONL object or a CSV row -- with a ``title`` put in front of the
+    text. Every row without an id, with an id that is not a string or an integer, with a text that is not a non-empty
+    string, or with a duplicate id is left out and reported to ``problems`` by line.
+
+    >>> problems = []
+    >>> rows = [(1, {"_id": "a", "title": "T", "text": "x"}), (2, {"_id": "b", "text": 42}),
+    ...         (3, {"_id": "a", "text": "y"})]
+    >>> collect_texts(rows, Path("c.jsonl"), "document", problems)
+    {'a': 'T: x'}
+    >>> print("\\n".join(problems))
+    c.jsonl:2: document 'b': the text must be a string, got int (42)
+    c.jsonl:3: duplicate document id 'a' (first on line 1)
+    """
     out: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for lineno, row in rows:
         key = next((row[c] for c in id_names if row.get(c) not in (None, "")), None)
         text = row.get(text_column)
+        column = "" if text_column == "text" else f" in column {text_column!r}"
         if key is None:
             problems.append(f"{path}:{lineno}: {kind} has no {' or '.join(map(repr, id_names))}")
             continue
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            problems.append(f"{path}:{lineno}: {kind} id must be a string or an integer, got {type(key).__name__} "
+                            f"({_preview(key)})")
+            continue
         key = str(key)
-        if not isinstance(text, str) or not text.strip():
-            column = "" if text_column == "text" else f" in column {text_column!r}"
+        if text is not None and not isinstance(text, str):
+            problems.append(f"{path}:{lineno}: {kind} {key!r}: the text{column} must be a string, "
+                            f"got {type(text).__name__} ({_preview(text)})")
+            continue
+        if not text or not text.strip():
             problems.append(f"{path}:{lineno}: {kind} {key!r} has no text{column}")
             continue
-        if row.get("title"):
-            text = f"{row['title']}: {text}"
+        title = row.get("title")
+        if title is not None and not isinstance(title, str):
+            problems.append(f"{path}:{lineno}: {kind} {key!r}: the title must be a string, "
+                            f"got {type(title).__name__} ({_preview(title)})")
+            continue
+        if title:
+            text = f"{title}: {text}"
+        where = "id" if _SURROGATE.search(key) else "text" if _SURROGATE.search(text) else None
+        if where:  # it could not be written back as UTF-8
+            problems.append(f"{path}:{lineno}: {kind} {key!r}: the {where} has an unpaired surrogate (a "
+                            "\\ud800-\\udfff escape), which is not a character")
+            continue
         if key in out:
             problems.append(f"{path}:{lineno}: duplicate {kind} id {key!r} (first on line {first_line[key]})")
             continue
@@ -173,16 +283,38 @@ def _collect(rows, path: Path, kind: str, problems: list[str], id_names=("_id", 
     return out
 
 
-def _read_jsonl(path: Path, kind: str, problems: list[str]) -> dict[str, str]:
-    with open(path, encoding="utf-8") as f:
-        return _collect(_jsonl_rows(f, path, problems), path, kind, problems)
+def _preview(value, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, float]]:
+def read_jsonl_texts(path: Path, kind: str, problems: list[str]) -> dict[str, str]:
+    """{id: text} of a JSONL file of ``{"_id" or "id", "text", "title"?}`` objects (see :func:`collect_texts`);
+    every problem, an unreadable file included, goes to ``problems``."""
+    try:
+        with open(path, **TEXT_ENCODING) as f:
+            return collect_texts(read_jsonl_rows(f, path, problems), path, kind, problems)
+    except OSError as e:
+        problems.append(f"{path}: unreadable ({e.strerror or e})")
+        return {}
+
+
+def read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, float]]:
+    """(line number, query id, corpus id, score) for every judgment of a ``query-id <TAB> corpus-id <TAB> score?``
+    file (a header line is skipped; a missing score is 1); every bad line goes to ``problems``."""
     out = []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t")
-        for lineno, row in enumerate(reader, start=1):
+    try:
+        f = open(path, newline="", **TEXT_ENCODING)
+    except OSError as e:
+        problems.append(f"{path}: unreadable ({e.strerror or e})")
+        return out
+    with f:
+        for lineno, line in enumerate(f, start=1):
+            problem = undecodable_bytes_problem(path, lineno, line)
+            if problem:
+                problems.append(problem)
+                continue
+            row = next(csv.reader([line], delimiter="\t"), [])
             if not row or (lineno == 1 and row[0] in ("query-id", "qid", "query_id")):
                 continue
             if len(row) < 2:
@@ -199,8 +331,17 @@ def _read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, fl
     return out
 
 
-def _raise_if(problems: list[str], what: str, max_listed: int = 20, error: type[Exception] | None = None,
-              hint: str = "") -> None:
+def raise_if_problems(problems: list[str], what: str, max_listed: int = 20, error: type[Exception] | None = None,
+                      hint: str = "") -> None:
+    """Raise ``error`` (:class:`DataError` by default) listing the first ``max_listed`` problems, if there are any.
+
+    >>> raise_if_problems([], "dataset x")
+    >>> raise_if_problems(["a.jsonl:3: malformed JSON"], "dataset x")
+    Traceback (most recent call last):
+    ...
+    helpers.data.DataError: dataset x: 1 problem(s):
+      a.jsonl:3: malformed JSON
+    """
     if problems:
         listed = "\n  ".join(problems[:max_listed])
         more = f"\n  ... and {len(problems) - max_listed} more" if len(problems) > max_listed else ""
@@ -224,21 +365,37 @@ def available_datasets() -> list[str]:
 
 
 def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
-    """Load and validate a dataset folder (or a shipped dataset by name)."""
+    """Load and validate a dataset folder (or a shipped dataset by name).
+
+    Two layouts: the course's (``corpus.jsonl``, ``queries.jsonl``, ``qrels.tsv``, and optionally
+    ``splits.json``, else splits are made by :func:`make_splits`), and a standard BEIR folder
+    (``qrels/train.tsv``, ``qrels/dev.tsv``, ``qrels/test.tsv``, any of them), whose files are its
+    ``known_corpus`` splits -- see :func:`read_beir_splits` for what is checked and left out there.
+    """
     root = resolve_dataset_path(name_or_path)
     problems: list[str] = []
-    for fname in ("corpus.jsonl", "queries.jsonl", "qrels.tsv"):
+    beir = not (root / "qrels.tsv").exists() and any((root / "qrels" / f"{s}.tsv").exists() for s in SPLITS)
+    for fname in ("corpus.jsonl", "queries.jsonl") + (() if beir else ("qrels.tsv",)):
         if not (root / fname).exists():
-            problems.append(f"{root / fname}: missing")
-    _raise_if(problems, f"dataset {root}")
+            hint = " (or, in a BEIR folder, qrels/train.tsv, dev.tsv, test.tsv)" if fname == "qrels.tsv" else ""
+            problems.append(f"{root / fname}: missing{hint}")
+    raise_if_problems(problems, f"dataset {root}")
 
-    corpus = _read_jsonl(root / "corpus.jsonl", "document", problems)
-    queries = _read_jsonl(root / "queries.jsonl", "query", problems)
+    corpus = read_jsonl_texts(root / "corpus.jsonl", "document", problems)
+    queries = read_jsonl_texts(root / "queries.jsonl", "query", problems)
     if not corpus and not problems:
         problems.append(f"{root / 'corpus.jsonl'}: the corpus is empty")
+    if beir:
+        relevant, beir_splits, notes = read_beir_splits(root, queries, corpus, problems)
+        raise_if_problems(problems, f"dataset {root}")
+        for note in notes:
+            warnings.warn(f"{root}: {note}", stacklevel=2)
+        return RetrievalDataset(name=root.name, corpus=corpus, queries={q: queries[q] for q in relevant},
+                                relevant=relevant, splits={DEFAULT_PROTOCOL: beir_splits},
+                                meta={"name": root.name, "layout": "beir", "notes": notes}, path=root)
     relevant: dict[str, set[str]] = {}
     qrels_path = root / "qrels.tsv"
-    for lineno, qid, did, score in _read_qrels(qrels_path, problems):
+    for lineno, qid, did, score in read_qrels(qrels_path, problems):
         if qid not in queries:
             problems.append(f"{qrels_path}:{lineno}: query id {qid!r} is not in queries.jsonl")
         elif did not in corpus:
@@ -257,7 +414,15 @@ def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
     for fname in ("splits.json", "meta.json"):
         if (root / fname).exists():
             try:
-                obj = json.loads((root / fname).read_text(encoding="utf-8"))
+                data = (root / fname).read_bytes()
+                # not "utf-8-sig": its error offsets skip the byte-order mark, and the message would name the wrong byte
+                obj = json.loads(data.decode("utf-8").removeprefix("\ufeff"))
+            except OSError as e:
+                problems.append(f"{root / fname}: unreadable ({e.strerror or e})")
+                continue
+            except UnicodeDecodeError as e:
+                problems.append(not_utf8_message(root / fname, data, e))
+                continue
             except json.JSONDecodeError as e:
                 problems.append(f"{root / fname}:{e.lineno}: malformed JSON ({e.msg})")
                 continue
@@ -279,7 +444,7 @@ def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
                 elif q in seen:
                     problems.append(f"{root / 'splits.json'}: {protocol}: query {q!r} is in both {seen[q]} and {part}")
                 seen[q] = part
-    _raise_if(problems, f"dataset {root}")
+    raise_if_problems(problems, f"dataset {root}")
 
     if not splits:
         splits = make_splits(queries, relevant)
@@ -287,6 +452,73 @@ def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
         name=meta.get("name", root.name), corpus=corpus, queries=queries, relevant=relevant,
         splits=splits, meta=meta, path=root,
     )
+
+
+def read_beir_splits(root: Path, queries: dict[str, str], corpus: dict[str, str], problems: list[str]
+                     ) -> tuple[dict[str, set[str]], dict[str, list[str]], list[str]]:
+    """(relevant documents per query, {split: query ids}, notes) from a BEIR folder's
+    ``qrels/{train,dev,test}.tsv``; problems go to ``problems`` by file and line.
+
+    Errors: a judgment naming an unknown query or document, a query judged in two split files.
+    Left out, with a note: queries that no split file judges (a BEIR ``queries.jsonl`` often holds
+    more), and train or dev queries whose text (case and spacing aside) is a test query's -- or, for
+    train, a dev query's: a model must never have trained on the text it is scored on.
+    """
+    relevant: dict[str, set[str]] = {}
+    split_of: dict[str, tuple[str, str]] = {}  # query id -> (split, "file:line") of its first judgment
+    splits: dict[str, list[str]] = {}
+    for split in SPLITS:
+        path = root / "qrels" / f"{split}.tsv"
+        if not path.exists():
+            continue
+        ids = splits.setdefault(split, [])
+        for lineno, qid, did, score in read_qrels(path, problems):
+            where = f"{path}:{lineno}"
+            if qid not in queries:
+                problems.append(f"{where}: query id {qid!r} is not in queries.jsonl")
+            elif did not in corpus:
+                problems.append(f"{where}: corpus id {did!r} is not in corpus.jsonl")
+            elif score <= 0:
+                continue  # judged not relevant: says nothing about the query's split
+            elif qid in split_of and split_of[qid][0] != split:
+                problems.append(f"{where}: query {qid!r} is judged in {split} and in {split_of[qid][0]} "
+                                f"({split_of[qid][1]}): a query belongs to one split")
+            else:
+                if qid not in split_of:
+                    split_of[qid] = (split, where)
+                    ids.append(qid)
+                relevant.setdefault(qid, set()).add(did)
+    if not relevant and not problems:
+        problems.append(f"{root / 'qrels'}: no query has a positive judgment in {', '.join(f'{s}.tsv' for s in splits)}")
+    for ids in splits.values():  # stored shuffled, as make_splits does, so that split(limit=n) is a random sample
+        random.Random(0).shuffle(ids)
+    notes = []
+    unjudged = [q for q in queries if q not in relevant]
+    if unjudged:
+        notes.append(f"{len(unjudged)} query(ies) in queries.jsonl have no positive judgment in qrels/ and are "
+                     f"left out, e.g. {unjudged[:3]}")
+    held_out: set[str] = set()
+    for split, later in (("test", ("dev", "train")), ("dev", ("train",))):
+        held_out |= {normalise_query(queries[q]) for q in splits.get(split, [])}
+        for other in later:
+            leaked = [q for q in splits.get(other, []) if normalise_query(queries[q]) in held_out]
+            if leaked:
+                dropped = set(leaked)
+                splits[other] = [q for q in splits[other] if q not in dropped]
+                for q in leaked:
+                    del relevant[q]
+                notes.append(f"{len(leaked)} {other} query(ies) left out: their text is also a "
+                             f"{'test' if split == 'test' else 'dev'} query's, e.g. {leaked[:3]}")
+    return relevant, splits, notes
+
+
+def normalise_query(text: str) -> str:
+    """The form in which two query texts count as the same: lower case, spacing collapsed.
+
+    >>> normalise_query("  Remove untracked   FILES ")
+    'remove untracked files'
+    """
+    return " ".join(text.lower().split())
 
 
 # ----------------------------------------------------------------------------- splits
@@ -320,7 +552,7 @@ def make_splits(
     # group identical texts so that they share a split
     groups: dict[str, list[str]] = {}
     for qid, text in queries.items():
-        groups.setdefault(" ".join(text.lower().split()), []).append(qid)
+        groups.setdefault(normalise_query(text), []).append(qid)
     keys = sorted(groups)
     rng.shuffle(keys)
 

@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from helpers.evaluation import EvalResult, paired_bootstrap
+from helpers.data import RetrievalSplit
+from helpers.evaluation import EvalResult, encode_split, evaluate, lift, paired_bootstrap, search
+
+# pandas, scipy, matplotlib and umap are imported inside functions: together they cost seconds at
+# import (umap alone ~10 s), and `python -m helpers reproduce`, which imports this module for
+# COURSE_LIFT_BANDS, needs none of them.
 
 #: the course's claimed recall@10 lift by tier, in points
 COURSE_LIFT_BANDS = {"generic": (0, 3), "moderate": (3, 8), "heavy": (10, 25), "exotic": (15, 30)}
@@ -140,8 +145,6 @@ def style_gap(model, split, cache=None) -> StyleGap:
     If documents are much closer to their neighbours than queries are to the documents they should
     find, the query side lives in another region of the space: a style gap.
     """
-    from helpers.evaluation import encode_split, search
-
     doc_ids, d_emb, q_emb = encode_split(model, split, cache)
     pos = {d: i for i, d in enumerate(doc_ids)}
     own = np.array([max(float(q_emb[i] @ d_emb[pos[d]]) for d in split.relevant[q])
@@ -153,9 +156,6 @@ def style_gap(model, split, cache=None) -> StyleGap:
 
 def rewrite_lift(model, split, rewrite: Callable[[str], str], before: EvalResult, cache=None, name: str = "rewritten"):
     """Evaluate with every query passed through ``rewrite``; returns (result, Lift over ``before``)."""
-    from helpers.data import RetrievalSplit
-    from helpers.evaluation import evaluate, lift
-
     rewritten = RetrievalSplit(split.name, split.protocol, {q: rewrite(t) for q, t in split.queries.items()},
                                split.corpus, split.relevant)
     result = evaluate(model, rewritten, cache, name)

@@ -19,6 +19,7 @@ Every lift is reported with a paired bootstrap 95% confidence interval over test
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -26,6 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from helpers.io import atomic_write
+from helpers.models import model_fingerprint
+
+# faiss is imported inside `search`: it costs ~0.3 s at import, and the release gate and the
+# reports, which import this module for its dataclasses, search nothing.
 
 KS = (1, 3, 5, 10, 100)
 
@@ -116,8 +123,6 @@ class EmbeddingCache:
 
     def encode(self, model, texts: list[str], kind: str = "document", batch_size: int = 64,
                show_progress_bar: bool | None = None, model_fp: str | None = None) -> np.ndarray:
-        from helpers.models import model_fingerprint
-
         model_fp = model_fp or model_fingerprint(model)
         keys = [_text_key(kind, t) for t in texts]
         found = {k: v for k, v in ((k, self._mem.get(model_fp, {}).get(k)) for k in keys) if v is not None}
@@ -182,8 +187,6 @@ class EmbeddingCache:
         return out
 
     def _write(self, model_fp: str, keys: list[str], emb: np.ndarray) -> None:
-        from helpers.io import atomic_write
-
         path = self._folder(model_fp) / f"{hashlib.blake2b(''.join(keys).encode(), digest_size=12).hexdigest()}.npz"
         with atomic_write(path, "wb") as f:
             np.savez(f, keys=np.array(keys, dtype="<U32"), emb=emb)
@@ -193,9 +196,7 @@ class EmbeddingCache:
 
 @lru_cache(maxsize=1)
 def _library_versions() -> str:
-    from importlib.metadata import version
-
-    stack = ",".join(f"{p}={version(p)}" for p in ("torch", "transformers", "sentence-transformers"))
+    stack = ",".join(f"{p}={importlib.metadata.version(p)}" for p in ("torch", "transformers", "sentence-transformers"))
     return hashlib.blake2b(stack.encode(), digest_size=4).hexdigest()
 
 
@@ -250,8 +251,6 @@ class EvalResult:
 def encode_split(model, split, cache: EmbeddingCache | None = None,
                  batch_size: int = 64) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(document ids, document embeddings, query embeddings in ``split.queries`` order), cached."""
-    from helpers.models import model_fingerprint
-
     cache = cache or EmbeddingCache()
     fp = model_fingerprint(model)
     doc_ids = list(split.corpus)

@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
 import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
-from helpers.evaluation import EmbeddingCache, evaluate, lift
+from helpers.evaluation import EmbeddingCache, evaluate, lift, paired_bootstrap
 from helpers.io import atomic_write, fingerprint_texts, write_json
 from helpers.models import load_model, load_model_cached
 from helpers.training import TrainConfig, TrainResult, fine_tune, read_manifest
+
+# pandas and matplotlib are imported inside functions: together they cost ~1.3 s at import, and
+# running and saving rows needs neither (only tables and plots do).
 
 
 class Experiment:
@@ -91,8 +97,6 @@ class Experiment:
     def save(self, path: str | Path, command: str, config: TrainConfig | None = None) -> None:
         """Write the rows as CSV with a ``.json`` sidecar saying how they were made, and every row's
         per-query recall@10 (``.per_query.npz``) so that any two rows can be compared, paired."""
-        import numpy as np
-
         path = Path(path)
         with atomic_write(path.with_suffix(".per_query.npz"), "wb") as f:
             np.savez_compressed(f, query_ids=np.array(list(self.test.queries)),
@@ -112,7 +116,7 @@ def save_rows(rows: list[dict], path: str | Path, provenance: dict) -> None:
         w.writeheader()
         w.writerows(rows)
     write_json(path.with_suffix(".json"), {
-        **provenance, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores",
+        **provenance, "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     })
 
@@ -129,10 +133,6 @@ def compare_rows(path: str | Path, a: str, b: str, seed: int = 0) -> dict:
     """Row ``a`` minus row ``b`` of a saved experiment: mean recall@10 difference over the same test
     queries with its paired-bootstrap 95% CI (in points). Two lifts whose CIs against the baseline
     overlap can still differ significantly -- or not; this says which."""
-    import numpy as np
-
-    from helpers.evaluation import paired_bootstrap
-
     data = np.load(Path(path).with_suffix(".per_query.npz"))
     names = list(data["names"])
     for n in (a, b):

@@ -1,8 +1,8 @@
-"""Small, shared I/O utilities: atomic writes, JSONL, fingerprints.
+"""Small, shared I/O utilities: atomic writes of files and folders, JSONL, fingerprints, short names.
 
 Every artefact this course writes (datasets, embeddings, results, models) goes through
-:func:`atomic_write` or an equivalent rename, so an interrupted run never leaves a
-half-written file behind that a later run would trust.
+:func:`atomic_write` (a file) or :func:`atomic_folder` (a model, a release), so an interrupted
+run never leaves a half-written file or folder behind that a later run would trust.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,61 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         raise
 
 
+@contextmanager
+def atomic_folder(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success it becomes ``path`` by a rename.
+
+    On an error (or Ctrl-C) inside the block the temporary folder is removed and ``path`` is left
+    as it was. An existing folder at ``path`` is replaced (``replace=False``: :class:`FileExistsError`
+    instead, and nothing written; a file there: :class:`NotADirectoryError`); the old folder is
+    moved aside first and removed once the new one is in place, so a crash between the two renames
+    leaves it beside ``path`` as ``.<name>.old.*``, never a half-written folder at ``path``.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "model"
+    >>> for version in ("v1", "v2"):
+    ...     with atomic_folder(target) as tmp:
+    ...         _ = (tmp / "weights.txt").write_text(version)
+    >>> (target / "weights.txt").read_text(), [p.name for p in target.parent.iterdir()]
+    ('v2', ['model'])
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file: atomic_folder replaces folders only")
+    if path.exists() and not replace:
+        raise FileExistsError(f"{path} exists already")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield tmp
+        if not path.exists():
+            os.replace(tmp, path)
+        elif replace:
+            _swap_folder(tmp, path)
+        else:  # appeared while the block ran
+            raise FileExistsError(f"{path} exists already")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_folder(new: Path, path: Path) -> None:
+    """Put the folder ``new`` at ``path`` in place of the one there: the old one is renamed aside first
+    (a folder cannot be renamed over a non-empty one), then removed."""
+    old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+    try:
+        os.replace(path, old)  # onto the empty folder mkdtemp made: allowed
+    except BaseException:
+        old.rmdir()
+        raise
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(old, path)  # the old folder goes back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     """Write ``rows`` as JSON Lines, atomically. Returns the number of rows."""
     n = 0
@@ -75,3 +131,13 @@ def fingerprint_texts(items: Iterable[tuple[str, ...]]) -> str:
             h.update(b"\x1f")
         h.update(b"\x1e")
     return h.hexdigest()
+
+
+def corpus_name(path: str | os.PathLike) -> str:
+    """A short name for reports: the folder or file, with its parent.
+
+    >>> corpus_name("/data/raw/git-docs/docs")
+    'git-docs/docs'
+    """
+    parts = Path(path).resolve().parts
+    return "/".join(parts[-2:]) if len(parts) > 1 else str(path)

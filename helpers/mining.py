@@ -31,6 +31,14 @@ window says. (The library also retrieves ``range_max + max_positives`` candidate
 positives it retrieved, so for a query whose positive is not among them its window reaches one
 rank deeper; with filters that can add a negative here and there.)
 
+Why not call the library for the dense case? It returns triplets, not candidates, so nothing could
+be fused with BM25, rescored by a judge, audited or selected again under another setting; and it
+names negatives by text, which cannot say which of several documents with that text it mined
+(68 of 3,350 ICD-10-CM training queries get such a negative). It is not faster either:
+``benchmarks/mining_variants.py`` mines Lesson 3's three dense settings in 1-2 s either way once
+the texts are encoded, and ``benchmarks/mining_scale.py`` finds the same time and memory at 100k
+documents. So the search stays here and the library is the reference a test compares with.
+
 >>> import numpy as np
 >>> c = Candidates(["q1"], ["a", "b", "c", "d"], np.array([[0, 1, 2, 3]]),
 ...                np.array([[0.9, 0.8, 0.7, 0.2]], dtype=np.float32), [np.array([0.82])], "toy")
@@ -42,10 +50,19 @@ rank deeper; with filters that can add a negative here and there.)
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable, Iterator, Literal
 
 import numpy as np
+from tqdm.auto import tqdm
+
+from helpers.data import RetrievalSplit
+from helpers.evaluation import EmbeddingCache
+from helpers.models import load_model_cached, model_fingerprint
+from helpers.retrieval import BM25Index, rrf
+
+# faiss, sentence-transformers, datasets and pandas are imported inside the functions that use them:
+# together they cost seconds at import, and selection on given candidates needs none of them.
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +183,6 @@ def dense_candidates(model, queries: dict[str, str], corpus: dict[str, str], rel
     chunk embeddings on disk, so that a second mining run (or one that was interrupted) does not
     encode again. Positives are scored on the way past, so no second pass is needed.
     """
-    from tqdm.auto import tqdm
-
-    from helpers.evaluation import EmbeddingCache
-    from helpers.models import model_fingerprint
 
     _check_inputs(queries, corpus, relevant)
     cache = cache if cache is not None else EmbeddingCache(memory=False)
@@ -225,7 +238,6 @@ def bm25_candidates(queries: dict[str, str], corpus: dict[str, str], relevant: d
     ``depth`` (or none: it is then reported by :func:`select_negatives`, not dropped silently).
     Pass a built ``index`` to reuse it across runs.
     """
-    from helpers.retrieval import BM25Index
 
     _check_inputs(queries, corpus, relevant)
     index = index or BM25Index(corpus)
@@ -244,7 +256,6 @@ def fused_candidates(a: Candidates, b: Candidates, depth: int | None = None, k: 
     Scores become RRF scores, which are not similarities: margins then need a judge
     (:func:`rescore`), which :func:`mine` supplies.
     """
-    from helpers.retrieval import rrf
 
     if a.query_ids != b.query_ids or a.doc_ids != b.doc_ids:
         raise MiningError("fused candidates need the same queries and corpus in the same order")
@@ -269,8 +280,6 @@ def rescore(candidates: Candidates, judge, queries: dict[str, str], corpus: dict
     candidate with the positive on one scale. Candidates are re-sorted by the judge's scores.
     """
     from sentence_transformers import CrossEncoder
-
-    from helpers.evaluation import EmbeddingCache
 
     qids, doc_ids = candidates.query_ids, candidates.doc_ids
     pos_ids = [sorted(relevant[q]) for q in qids]
@@ -394,9 +403,10 @@ class MinedNegatives:
         s = self.stats
         lines = [f"{s['queries']} queries, {s['negatives']} negatives mined from {s['source']} candidates "
                  f"(window {s['range_min']}-{s['range_max']}, {s['sampling']})"]
-        for reason in ("positive", "absolute_margin", "relative_margin", "max_score", "min_score"):
-            if s["skipped"].get(reason):
-                lines.append(f"  skipped {s['skipped'][reason]:,} candidates: {reason.replace('_', ' ')}")
+        for reason, count in s["skipped"].items():
+            if count:
+                what = "the text of a positive under another id" if reason == "positive_text" else reason.replace("_", " ")
+                lines.append(f"  skipped {count:,} candidates: {what}")
         if s["short_queries"]:
             lines.append(f"  {s['short_queries']} queries got fewer than {self.num_negatives} negatives "
                          f"({s['empty_queries']} got none)")
@@ -416,6 +426,10 @@ def select_negatives(candidates: Candidates, relevant: dict[str, set[str]], num_
     ``positive - 0.1``; ``relative_margin=0.05`` drops those above ``positive - 0.05 * |positive|``
     (NV-Retriever's "95% of the positive"). A query left with fewer negatives than asked keeps
     what it has; :attr:`MinedNegatives.stats` counts those, and every skipped candidate by reason.
+
+    Given ``corpus`` (id -> text), a candidate whose text equals one of the query's positives is
+    skipped as well (``"positive_text"``): a copy of the positive under another id is the one
+    negative that is certainly false (several ICD-10-CM codes share a description).
     """
     if num_negatives < 1:
         raise MiningError(f"num_negatives must be at least 1, got {num_negatives}")
@@ -442,7 +456,7 @@ def select_negatives(candidates: Candidates, relevant: dict[str, set[str]], num_
 
     rng = np.random.default_rng(seed)
     position = {d: j for j, d in enumerate(candidates.doc_ids)}
-    skipped = {k: 0 for k in ("positive", *filters)}
+    skipped = {k: 0 for k in ("positive", "positive_text", *filters)}
     out_neg, out_scores, out_ranks, pos_out, pos_scores_out = {}, {}, {}, {}, {}
     short = empty = 0
     for i, q in enumerate(candidates.query_ids):
@@ -452,6 +466,12 @@ def select_negatives(candidates: Candidates, relevant: dict[str, set[str]], num_
         valid = row_idx >= 0
         is_pos = np.isin(row_idx, list(positions)) & valid
         skipped["positive"] += int(is_pos.sum())
+        if corpus:
+            pos_texts = {corpus[d] for d in pos_ids if d in corpus}
+            is_copy = valid & ~is_pos & np.array([j >= 0 and corpus.get(candidates.doc_ids[j]) in pos_texts
+                                                  for j in row_idx])
+            skipped["positive_text"] += int(is_copy.sum())
+            is_pos |= is_copy
         keep = np.flatnonzero(valid & ~is_pos)[range_min:range_max]  # the window, in ranks without positives
         ranks = np.arange(range_min, range_min + len(keep))
         sc = row_sc[keep].astype(np.float32)  # float32 like the library, so thresholds cut alike
@@ -496,7 +516,6 @@ def dedupe_documents(split):
     shares the text). Needed to compare with tools that key documents by their text, as the
     library's ``mine_hard_negatives`` does; duplicate texts are otherwise unavoidable false
     negatives (several ICD-10-CM codes share a description)."""
-    from helpers.data import RetrievalSplit
 
     positives = {d for docs in split.relevant.values() for d in docs}
     first: dict[str, str] = {}
@@ -545,9 +564,6 @@ def mine(split, model, config: MiningConfig | None = None, cache=None, chunk_siz
     >>> mined = mine(train, "minilm", relative_margin=0.05, range_max=50)      # doctest: +SKIP
     >>> print(mined.report()); mined.audit(5)                                   # doctest: +SKIP
     """
-    from dataclasses import replace
-
-    from helpers.models import load_model_cached
 
     cfg = replace(config or MiningConfig(), **overrides)
     if cfg.source not in ("dense", "bm25", "fused"):

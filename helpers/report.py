@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
+from helpers.deployment import ForgettingReport
 from helpers.evaluation import KS
-from helpers.io import atomic_write
+from helpers.io import atomic_write, corpus_name
+
+# matplotlib and pandas are imported inside functions: together they cost ~1.3 s at import, and only
+# writing a report needs them.
 
 
 def _plots(out: Path, stages: dict, cfg) -> list[tuple[str, Path]]:
@@ -80,12 +85,8 @@ def _save(fig, path: Path) -> Path:
 def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
     import pandas as pd
 
-    from helpers.deployment import ForgettingReport
-
     ch, q, sp, mi, tr, ev = (stages[s]["info"] for s in ("chunks", "queries", "split", "mine", "train", "evaluate"))
     report = ForgettingReport.from_dict(ev["report"])
-    from helpers.pipeline import corpus_name
-
     b: list[tuple] = [("h1", f"Fine-tuning report: {corpus_name(cfg.corpus)}")]
     verdict = "PASS: the fine-tuned model may replace the base model" if gate["passed"] else \
         "FAIL: keep the base model"
@@ -171,8 +172,6 @@ def _markdown(blocks: list[tuple], out: Path) -> str:
 
 
 def _html(blocks: list[tuple], title: str) -> str:
-    import re
-
     def inline(text: str) -> str:
         text = html.escape(text)
         text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)

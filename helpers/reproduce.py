@@ -25,6 +25,9 @@ from helpers.io import atomic_write, write_json
 from helpers.models import load_model, load_model_cached
 from helpers.training import TrainConfig, fine_tune
 
+# matplotlib is imported inside plot_lifts: ~1 s at import, and `python -m helpers --help`, which
+# imports this module for DATASETS, plots nothing.
+
 #: in the order of the course's table, least to most specialised
 DATASETS = ("wordnet", "aws_docs", "icd10cm", "clinical_abbrev")
 GENERIC_SET = "wordnet"

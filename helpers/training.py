@@ -17,12 +17,21 @@ The same code scales out unchanged: the trainer is Hugging Face's, so
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
+import shutil
+import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from helpers.io import fingerprint_texts, write_json
+from helpers.io import atomic_folder, fingerprint_texts, write_json
+from helpers.models import declared_prompts, load_model, model_fingerprint
+
+# torch, transformers, sentence-transformers and datasets are imported inside the functions that use
+# them: importing them costs ~10 s, which the CLI's --help and the pipeline's preflight must not pay.
 
 
 @dataclass
@@ -60,7 +69,6 @@ def triplets_with_random_negatives(split, limit: int | None = None, seed: int = 
 
     The simplest negatives there are: the baseline that mined hard negatives must beat.
     """
-    import random
 
     rng = random.Random(seed)
     doc_ids = sorted(split.corpus)
@@ -76,10 +84,90 @@ def triplets_with_random_negatives(split, limit: int | None = None, seed: int = 
     return out[:limit]
 
 
-def _last_checkpoint(output_dir: Path) -> str | None:
+TRAINING_KEY_FILE = "training_key.json"
+# fields that change how a checkpoint was reached; save_steps only changes how often it is written
+_KEY_CONFIG_FIELDS = [f for f in asdict(TrainConfig()) if f != "save_steps"]
+
+
+def training_key(data_fingerprint: str, cfg: TrainConfig, loss_module, base_fingerprint: str,
+                 world_size: int = 1) -> dict:
+    """What a checkpoint depends on: resuming is only sound when every part is equal.
+
+    The data (pairs and their order), every hyperparameter that shapes the optimisation (the
+    step count too: it sets the learning-rate schedule), the loss (its class and its settings,
+    e.g. MNRL's scale), the base weights, and the number of processes (it multiplies the batch).
+    """
+    config = asdict(cfg)
+    return {
+        "data": data_fingerprint,
+        "config": {f: config[f] for f in _KEY_CONFIG_FIELDS},
+        "loss": _describe_loss(loss_module),
+        "base_model": base_fingerprint,
+        "world_size": int(world_size),
+    }
+
+
+def _describe_loss(loss_module) -> dict:
+    """A loss module's class and settings: sentence-transformers losses report theirs through
+    ``get_config_dict``; for a hand-written loss, its plain (number, string, bool) attributes."""
+    cls = type(loss_module)
+    if hasattr(loss_module, "get_config_dict"):
+        settings = loss_module.get_config_dict()
+    else:
+        settings = {k: v for k, v in vars(loss_module).items()
+                    if not k.startswith("_") and isinstance(v, (int, float, str, bool))}
+    return {"class": f"{cls.__module__}.{cls.__qualname__}",
+            "settings": json.loads(json.dumps(settings, default=str, sort_keys=True))}
+
+
+def key_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """The parts of two training keys that differ, one readable line per setting.
+
+    >>> key_differences({"data": "a", "config": {"learning_rate": 5e-05, "seed": 12}},
+    ...                 {"data": "a", "config": {"learning_rate": 0.0001, "seed": 12}})
+    ['config.learning_rate: 5e-05 -> 0.0001']
+    """
+    lines = []
+    for part in sorted(set(old) | set(new)):
+        a, b = old.get(part), new.get(part)
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += key_differences(a, b, f"{prefix}{part}.")
+        elif a != b:
+            lines.append(f"{prefix}{part}: {a} -> {b}")
+    return lines
+
+
+def _resumable_checkpoint(output_dir: Path, key: dict, resume: bool, is_main: bool = True) -> str | None:
+    """The last checkpoint in ``output_dir`` if ``resume`` and it was written under ``key``. Otherwise
+    ``None``, and every checkpoint there is moved aside (never deleted; by the main process) with the
+    reason given: the checkpoints left in ``output_dir`` are always those of the key stamped there."""
     from transformers.trainer_utils import get_last_checkpoint
 
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    checkpoint = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    if checkpoint is None:
+        return None
+    stamp = output_dir / TRAINING_KEY_FILE
+    try:
+        old = json.loads(stamp.read_text())
+    except (OSError, json.JSONDecodeError):
+        old = None
+    if resume and old == key:
+        return checkpoint
+    if is_main:
+        if not resume:
+            why = "resume=False, or no checkpoints asked for (save_steps=0)"
+        elif old is None:
+            legacy = (output_dir / "data_fingerprint.txt").exists()
+            why = (f"{stamp.name} is missing (a run from before training keys: data_fingerprint.txt only)"
+                   if legacy else f"{stamp.name} is missing or unreadable")
+        else:
+            why = "; ".join(key_differences(old, key))
+        aside = Path(tempfile.mkdtemp(prefix="superseded-", dir=output_dir))
+        for ckpt in sorted(output_dir.glob("checkpoint-*")):
+            shutil.move(str(ckpt), aside / ckpt.name)
+        warnings.warn(f"{output_dir} holds checkpoints that this run does not resume ({why}): starting fresh; "
+                      f"the old checkpoints are in {aside}", stacklevel=3)
+    return None
 
 
 def fine_tune(
@@ -92,6 +180,7 @@ def fine_tune(
     resume: bool = True,
     show_progress_bar: bool = True,
     final_dir: str | os.PathLike | None = None,
+    callbacks: list | None = None,
     **overrides,
 ):
     """Fine-tune ``base_model`` (short name, folder, or a loaded model) on (anchor, positive) pairs.
@@ -101,7 +190,11 @@ def fine_tune(
     Extra columns (hard negatives) can be given as tuples longer than 2.
 
     With ``config.save_steps > 0`` checkpoints are written to ``output_dir`` and, with
-    ``resume=True``, an interrupted run continues from the last one. The final model is saved
+    ``resume=True``, an interrupted run continues from the last one -- but only when its *training
+    key* (data, hyperparameters, loss, base weights, number of processes; see :func:`training_key`)
+    equals this run's. Otherwise the run starts fresh, says which parts differ, and moves the old
+    checkpoints to a new ``output_dir/superseded-*`` folder rather than deleting them. ``callbacks`` are
+    ``transformers.TrainerCallback`` objects handed to the trainer. The final model is saved
     to ``final_dir`` (default ``output_dir/final``; safetensors) with its model card and
     ``training_manifest.json``. Returns ``(model, TrainResult)``.
 
@@ -113,8 +206,6 @@ def fine_tune(
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import set_seed
-
-    from helpers.models import load_model
 
     unknown = set(overrides) - set(asdict(TrainConfig()))
     if unknown:
@@ -158,23 +249,22 @@ def fine_tune(
         dataloader_pin_memory=False,  # CPU: pinning only warns
         disable_tqdm=not show_progress_bar,
         use_cpu=not _has_accelerator(),
+        prompts=_column_prompts(model, columns) or None,
     )
     loss_module = loss(model) if loss is not None else MultipleNegativesRankingLoss(model)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_module)
+    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_module,
+                                         callbacks=callbacks)
     if not show_progress_bar:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # keeps the loss history, stops printing it
-    checkpoint = _last_checkpoint(output_dir) if (resume and cfg.save_steps > 0) else None
-    stamp = output_dir / "data_fingerprint.txt"
-    if checkpoint and (not stamp.exists() or stamp.read_text().strip() != fp):
-        raise ValueError(f"{output_dir} holds checkpoints of a run on other data (fingerprint "
-                         f"{stamp.read_text().strip() if stamp.exists() else 'unknown'}, this run {fp}): "
-                         "use another output_dir, or resume=False to start over")
+    key = training_key(fp, cfg, loss_module, model_fingerprint(model), args.world_size)
     is_main = args.process_index == 0
+    checkpoint = _resumable_checkpoint(output_dir, key, resume=resume and cfg.save_steps > 0, is_main=is_main)
+    trainer.accelerator.wait_for_everyone()  # every process sees the same checkpoints before training
     if is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
-        stamp.write_text(fp + "\n")
+        write_json(output_dir / TRAINING_KEY_FILE, key)
     t0 = time.perf_counter()
     out = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - t0
@@ -196,22 +286,12 @@ def fine_tune(
 
 
 def save_model(model, folder: str | os.PathLike, result: TrainResult | None = None) -> Path:
-    """Save as safetensors with the model card, then ``training_manifest.json``; atomic by folder rename."""
-    import shutil
-    import tempfile
-
+    """Save as safetensors with the model card, then ``training_manifest.json``; atomic by folder rename
+    (:func:`helpers.io.atomic_folder`: a folder already at ``folder`` is replaced whole)."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
+    with atomic_folder(folder) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         write_json(tmp / "training_manifest.json", asdict(result) if result else {})
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
@@ -219,9 +299,21 @@ def read_manifest(folder: str | os.PathLike) -> dict:
     return json.loads((Path(folder) / "training_manifest.json").read_text())
 
 
+def _column_prompts(model, columns: list[str]) -> dict[str, str]:
+    """The model's declared query prompt for the anchor column and document prompt for the others,
+    so that training sees texts as ``encode_query``/``encode_document`` (evaluation, mining) do.
+
+    >>> class E5: prompts = {"query": "query: ", "document": "passage: "}
+    >>> _column_prompts(E5(), ["anchor", "positive", "negative_1"])
+    {'anchor': 'query: ', 'positive': 'passage: ', 'negative_1': 'passage: '}
+    """
+    prompts = declared_prompts(model)
+    chosen = {c: prompts.get("query" if c == "anchor" else "document", "") for c in columns}
+    return {c: p for c, p in chosen.items() if p}
+
+
 def _logging_steps(n_examples: int, cfg: TrainConfig) -> int:
     """Log the loss every 10 steps, or often enough for ~10 points on a short run."""
-    import math
 
     per_epoch = math.ceil(n_examples / (cfg.batch_size * cfg.gradient_accumulation_steps))
     total = cfg.max_steps if cfg.max_steps > 0 else math.ceil(per_epoch * cfg.epochs)

@@ -1,10 +1,11 @@
 """Loading your own documents: every input format, chunking, and every bad-input message."""
 
 import json
+import os
 
 import pytest
 
-from helpers.corpus import CorpusError, chunk_documents, chunk_spans, html_to_text, load_corpus
+from helpers.corpus import MAX_CHARS_PER_WORD, CorpusError, chunk_documents, chunk_spans, html_to_text, load_corpus
 from helpers.data import DATA_DIR
 
 GIT_DOCS = DATA_DIR / "raw" / "git-docs" / "docs"
@@ -36,6 +37,27 @@ def test_a_paragraph_longer_than_the_limit_is_cut_mid_text_and_overlap_repeats_w
     with pytest.raises(ValueError, match="overlap_words"):
         chunk_spans(text, 10, overlap_words=10)
     assert chunk_spans("   ", 10) == []
+
+
+def test_text_without_spaces_is_cut_by_length_and_nothing_is_lost():
+    limit = 100 * MAX_CHARS_PER_WORD
+    blob = "x" * 5_000_000  # one 5 MB line: once a single chunk of 5,000,000 characters
+    text = "intro words\n\n" + blob + "\n\nthe end"
+    spans = chunk_spans(text, 100)
+    assert max(b - a for a, b in spans) <= limit
+    assert "".join("".join(text[a:b].split()) for a, b in spans) == "".join(text.split())  # all of it, once
+    assert text[spans[0][0]:spans[0][1]] == "intro words" and text[spans[-1][0]:spans[-1][1]].endswith("x\n\nthe end")
+    assert len(spans) == 1 + -(-len(blob) // limit)  # the last piece is short: "the end" joins it
+    # a chunk cut short by length overlaps the next in proportion, not by all of overlap_words
+    long_words = " ".join(["y" * 200] * 300)  # 14 such words fit in 3,000 characters: they share 20% of 14, 2
+    assert len(chunk_spans(long_words, 100, overlap_words=20)) == 1 + -(-(300 - 14) // 12)
+    # whitespace counts against the limit too; the run of it between two chunks belongs to neither
+    assert chunk_spans("a" + " " * 10_000 + "b", 100) == [(0, 1), (10_001, 10_002)]
+    notes = []
+    chunks = chunk_documents({"ok.txt": PARAGRAPHS, "blob.txt": text}, 100, notes=notes)
+    assert len(chunks) == 2 + len(spans) and notes == [
+        f"cut by length, not by words: {len(spans) - 1} chunk(s) of 1 document(s) end at {limit:,} characters "
+        f"(100 words x {MAX_CHARS_PER_WORD}), as their text has too few spaces, e.g. ['blob.txt']"]
 
 
 def test_chunk_ids_trace_back_to_source_and_offsets():
@@ -70,10 +92,37 @@ def test_folder_of_txt_md_rst_html_files_recursively(tmp_path):
     assert corpus.notes == ["left out (not a supported file type): 1 .png"]
 
 
+def test_chunk_counts_of_a_folder_known_by_construction(tmp_path):
+    _write(tmp_path / "long.txt", " ".join(f"w{i}" for i in range(250)))  # no paragraph: 100 + 100 + 50 words
+    _write(tmp_path / "sub" / "paras.md", PARAGRAPHS)  # paragraphs of 30, 50, 40, 10 words: 30+50 | 40+10
+    _write(tmp_path / "page.html", "<p>" + "word " * 100 + "</p><p>tail</p>")  # 100 words | 1
+    _write(tmp_path / ".git" / "notes.txt", "hidden: not read")
+    corpus = load_corpus(tmp_path, max_words=100)
+    assert sorted(corpus.documents) == ["long.txt", "page.html", "sub/paras.md"]
+    words = {}
+    for c in corpus.chunks:
+        words.setdefault(c.source, []).append(len(c.text.split()))
+    assert words == {"long.txt": [100, 100, 50], "page.html": [100, 1], "sub/paras.md": [80, 50]}
+    assert len(corpus.chunks) == 7 and corpus.notes == []
+
+
 def test_the_shipped_raw_folder_loads_with_traceable_chunks():
     corpus = load_corpus(GIT_DOCS)
-    assert len(corpus.documents) == 23 and len(corpus.chunks) > 500
-    assert {p.split(".")[-1] for p in corpus.documents} == {"html", "txt"}
+    # the expectations come from the files themselves, read without the code under test
+    names = sorted(os.listdir(GIT_DOCS))
+    assert sorted(corpus.documents) == names and corpus.notes == []
+    assert {n.rsplit(".", 1)[-1] for n in names} == {"html", "txt"}  # both readers are exercised
+    for name in names:
+        if name.endswith(".txt"):
+            assert corpus.documents[name] == (GIT_DOCS / name).read_text(encoding="utf-8")
+    for source, text in corpus.documents.items():
+        chunks = [c for c in corpus.chunks if c.source == source]
+        assert all(text[c.start:c.end] == c.text for c in chunks)
+        assert all(len(c.text.split()) <= 100 for c in chunks)
+        assert " ".join(c.text for c in chunks).split() == text.split()  # every word, in order, once
+        # a cut comes after more than half a window (at a paragraph break) or at a full one
+        n_words = len(text.split())
+        assert -(-n_words // 100) <= len(chunks) <= 1 + (n_words - 1) // 51
     c = next(c for c in corpus.chunks if c.source == "git-reset.html" and c.start > 0)
     assert corpus.documents["git-reset.html"][c.start:c.end] == c.text
     assert not any("<" + "div" in ch.text for ch in corpus.chunks)  # HTML reduced to text
@@ -117,12 +166,52 @@ def test_beir_folder_brings_its_gold_queries_at_document_or_chunk_level(tmp_path
     (lambda p: _write(p / "scan.pdf", b"%PDF", "wb"), r"1 file\(s\), none of them a non-empty"),
     (lambda p: _write(p / "empty.txt", "  \n"), r"none of them a non-empty"),
     (lambda p: _write(p / "data.txt", b"ab\x00cd", "wb"), r"data.txt: binary file"),
-    (lambda p: _write(p / "latin.txt", "café".encode("latin-1"), "wb"), r"latin.txt: not UTF-8 text \(byte 0xe9 at offset 3\)"),
+    (lambda p: _write(p / "latin.txt", "tea\ncafé".encode("latin-1"), "wb"),
+     r"latin.txt:2: not UTF-8 text \(byte 0xe9 at byte column 4\)"),
+    (lambda p: _write(p / "notes.md", ("ok\n" * 5000 + "x\xe9").encode("latin-1"), "wb"),  # past the first buffer
+     r"notes.md:5001: not UTF-8 text \(byte 0xe9 at byte column 2\)"),
+    (lambda p: os.symlink("gone.md", p / "a.md"),
+     r"the folder is empty: no .* document; left out \(a symbolic link that leads nowhere\): 1 path\(s\), "
+     r"e.g. \['a.md"),
 ])
 def test_bad_folders_stop_with_the_file_named(tmp_path, setup, message):
     setup(tmp_path)
     with pytest.raises(CorpusError, match=message):
         load_corpus(tmp_path)
+
+
+def test_links_that_lead_nowhere_or_to_a_folder_are_named_in_the_notes(tmp_path):
+    _write(tmp_path / "good.txt", "fine text")
+    _write(tmp_path / "empty.md", "")
+    os.symlink("loop.md", tmp_path / "loop.md")  # a link to itself
+    os.symlink("b.md", tmp_path / "a.md")  # two links to each other
+    os.symlink("a.md", tmp_path / "b.md")
+    os.symlink("missing.md", tmp_path / "broken.md")
+    os.symlink(".", tmp_path / "again")  # a folder loop: not followed
+    os.symlink("good.txt", tmp_path / "alias.txt")  # a link to a file is read
+    corpus = load_corpus(tmp_path)
+    assert sorted(corpus.documents) == ["alias.txt", "good.txt"]
+    nowhere = next(n for n in corpus.notes if n.startswith("left out (a symbolic link that leads nowhere)"))
+    assert "4 path(s)" in nowhere and all(f"'{name} (" in nowhere for name in ("a.md", "b.md", "broken.md"))
+    assert any(n.startswith("left out (a link to a folder, not followed") and "['again']" in n for n in corpus.notes)
+    assert "left out (no text): 1 file(s), e.g. ['empty.md']" in corpus.notes
+
+
+def test_an_unreadable_folder_stops_the_run_like_an_unreadable_file(tmp_path):
+    _write(tmp_path / "good.txt", "fine text")
+    _write(tmp_path / "locked" / "secret.txt", "never read")
+    (tmp_path / "locked").chmod(0)
+    try:
+        try:
+            os.listdir(tmp_path / "locked")
+            pytest.skip("this user reads folders whatever their mode (root with CAP_DAC_OVERRIDE)")
+        except PermissionError:
+            pass
+        with pytest.raises(CorpusError, match=r"locked: unreadable folder \(Permission denied\)"):
+            load_corpus(tmp_path)
+        assert "locked: unreadable folder" in load_corpus(tmp_path, skip_bad_files=True).notes[-1]
+    finally:
+        (tmp_path / "locked").chmod(0o755)
 
 
 def test_skip_bad_files_leaves_them_out_and_says_so(tmp_path):
@@ -145,6 +234,19 @@ def test_bad_tables_name_file_and_line(tmp_path):
     for expected in ("b.jsonl:2: malformed JSON", "b.jsonl:3: duplicate document id '1' (first on line 1)",
                      "b.jsonl:4: document '3' has no text", "b.jsonl:5: expected a JSON object"):
         assert expected in str(e.value)
+    _write(tmp_path / "bad.jsonl", "\n".join([
+        '{"id": "1", "text": "ok"}', '{"id": "2", "text": 42}', '{"id": "3", "text": "no end}',
+        '{"id": [4], "text": "list id"}', '{"id": "5", "text": "x", "title": ["t"]}', '{"id": "6", "text": "\\ud800"}',
+    ]) + "\n")
+    with pytest.raises(CorpusError) as e:
+        load_corpus(tmp_path / "bad.jsonl")
+    for expected in ("bad.jsonl:2: document '2': the text must be a string, got int (42)",
+                     "bad.jsonl:3: malformed JSON (unterminated string starting at column 21)",
+                     "bad.jsonl:4: document id must be a string or an integer, got list ([4])",
+                     "bad.jsonl:5: document '5': the title must be a string, got list (['t'])",
+                     "bad.jsonl:6: document '6': the text has an unpaired surrogate"):
+        assert expected in str(e.value)
+    assert "5 problem(s)" in str(e.value)
     _write(tmp_path / "c.jsonl", "\n")
     with pytest.raises(CorpusError, match="c.jsonl: no documents"):
         load_corpus(tmp_path / "c.jsonl")
@@ -152,6 +254,20 @@ def test_bad_tables_name_file_and_line(tmp_path):
         load_corpus(_write(tmp_path / "d.pdf", "x"))
     with pytest.raises(CorpusError, match="no such file or folder"):
         load_corpus(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("name, content, line, column", [
+    ("docs.jsonl", b'{"id": "1", "text": "ok"}\n{"id": "2", "text": "caf\xe9"}\n', 2, 25),
+    ("docs.csv", b'id,text\n1,"two\nlines"\n2,caf\xe9\n', 4, 6),
+    # past the decoder's first buffer, where the old message gave an offset into that buffer
+    ("docs.tsv", b"id\ttext\n" + b"".join(b"%d\tok\n" % i for i in range(5000)) + b"x\tcaf\xe9\n", 5002, 6),
+])
+def test_tables_that_are_not_utf8_name_the_line_and_byte_column(tmp_path, name, content, line, column):
+    with pytest.raises(CorpusError) as e:
+        load_corpus(_write(tmp_path / name, content, "wb"))
+    assert f"{name}:{line}: not UTF-8 text (byte 0xe9 at byte column {column}); convert it, e.g. iconv -f latin1 " \
+           "-t utf-8" in str(e.value)
+    assert "1 problem(s)" in str(e.value)  # the bad row is not reported again
 
 
 def test_bad_gold_queries_name_the_qrel(tmp_path):

@@ -39,6 +39,34 @@ def test_malformed_json_names_file_and_line(tmp_path):
         load_dataset(write(tmp_path / "bad", corpus, GOOD_QUERIES, GOOD_QRELS))
 
 
+def test_json_errors_say_what_they_are(tmp_path):
+    corpus = GOOD_CORPUS + ['{"_id": "d3", "text": "gamma}', '{"_id": "d4", "text": 42}',
+                            '{"_id": ["d5"], "text": "x"}', '{"_id": "d6\\ud800", "text": "x"}']
+    with pytest.raises(DataError) as err:
+        load_dataset(write(tmp_path / "bad", corpus, GOOD_QUERIES, GOOD_QRELS))
+    msg = str(err.value)
+    # not "Invalid control character": the line's own newline is not part of the unterminated string
+    assert "corpus.jsonl:3: malformed JSON (unterminated string starting at column 23)" in msg
+    assert "corpus.jsonl:4: document 'd4': the text must be a string, got int (42)" in msg
+    assert "corpus.jsonl:5: document id must be a string or an integer, got list (['d5'])" in msg
+    assert "corpus.jsonl:6: document 'd6\\ud800': the id has an unpaired surrogate" in msg  # unwritable as UTF-8
+
+
+def test_files_that_are_not_utf8_name_the_line_and_byte_column(tmp_path):
+    folder = write(tmp_path / "latin", GOOD_CORPUS, GOOD_QUERIES, GOOD_QRELS)
+    (folder / "queries.jsonl").write_bytes(b'{"_id": "q1", "text": "a"}\n{"_id": "q2", "text": "caf\xe9"}\n')
+    (folder / "qrels.tsv").write_bytes(b"query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\xa0\n")
+    (folder / "meta.json").write_bytes(b'{"name": "x",\n "description": "na\xefve"}')
+    with pytest.raises(DataError) as err:
+        load_dataset(folder)
+    msg = str(err.value)
+    assert "3 problem(s)" in msg  # one a file: the rows with a bad byte are not reported again
+    for expected in ("queries.jsonl:2: not UTF-8 text (byte 0xe9 at byte column 27)",
+                     "qrels.tsv:3: not UTF-8 text (byte 0xa0 at byte column 8)",
+                     "meta.json:2: not UTF-8 text (byte 0xef at byte column 20)"):
+        assert expected + "; convert it, e.g. iconv -f latin1 -t utf-8" in msg
+
+
 def test_duplicate_ids_name_both_lines(tmp_path):
     corpus = GOOD_CORPUS + ['{"_id": "d1", "text": "again"}']
     with pytest.raises(DataError, match=r"corpus\.jsonl:3: duplicate document id 'd1' \(first on line 1\)"):
@@ -160,3 +188,68 @@ def test_subsample_keeps_every_relevant_document():
     test = ds.split("test")
     assert len(test.queries) == 40 and len(ds.corpus) == 200
     assert all(test.relevant[q] <= set(ds.corpus) for q in test.queries)
+
+
+# ----------------------------------------------------------------------------- a standard BEIR folder
+
+
+def write_beir(folder, ds, splits, unjudged=()):
+    """``ds`` as a BEIR folder: corpus.jsonl, the splits' queries (and ``unjudged`` ones) in queries.jsonl,
+    qrels/<split>.tsv per split."""
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n"
+                                                 for d, t in ds.corpus.items()))
+    written = {q for qids in splits.values() for q in qids} | set(unjudged)
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n"
+                                                  for q, t in ds.queries.items() if q in written))
+    for split, qids in splits.items():
+        (folder / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+            f"{q}\t{d}\t1\n" for q in qids for d in sorted(ds.relevant[q])))
+
+
+def test_a_beir_folder_loads_with_its_qrels_files_as_splits(tmp_path):
+    shipped = load_dataset("clinical_abbrev")
+    splits = shipped.splits["known_corpus"]
+    # no dev file (allowed), and the dev queries in queries.jsonl without a judgment
+    write_beir(tmp_path, shipped, {"train": splits["train"], "test": splits["test"]}, unjudged=splits["dev"])
+    with pytest.warns(UserWarning, match="have no positive judgment in qrels/ and are left out"):
+        ds = load_dataset(tmp_path)
+    unjudged = [q for q in shipped.queries if q in set(splits["dev"])]  # in queries.jsonl order
+    assert ds.meta["layout"] == "beir" and ds.meta["notes"] == [
+        f"{len(unjudged)} query(ies) in queries.jsonl have no positive judgment in qrels/ and are left out, "
+        f"e.g. {unjudged[:3]}"]
+    for split in ("train", "test"):
+        mine, theirs = ds.split(split), shipped.split(split)
+        assert mine.queries == theirs.queries and mine.relevant == theirs.relevant and mine.corpus == shipped.corpus
+    with pytest.raises(KeyError, match="unknown split 'dev'"):
+        ds.split("dev")
+
+
+def test_a_beir_folder_never_trains_on_a_test_query_text(tmp_path):
+    ds = load_dataset("clinical_abbrev").subsample(200, {"train": 30, "dev": 5, "test": 10})
+    parts = ds.splits["known_corpus"]
+    test_text = ds.queries[parts["test"][0]]
+    copy = parts["train"][0]
+    ds.queries[copy] = "  " + test_text.upper() + " "  # the same query, typed differently
+    write_beir(tmp_path, ds, {s: parts[s] for s in ("train", "dev", "test")})
+    with pytest.warns(UserWarning, match=r"1 train query\(ies\) left out: their text is also a test query's"):
+        loaded = load_dataset(tmp_path)
+    assert copy not in loaded.split("train").queries and copy not in loaded.relevant
+    assert len(loaded.split("train").queries) == 29
+
+
+def test_a_query_judged_in_two_beir_split_files_is_an_error(tmp_path):
+    ds = load_dataset("clinical_abbrev").subsample(200, {"train": 30, "dev": 0, "test": 10})
+    parts = ds.splits["known_corpus"]
+    both = parts["test"][0]
+    write_beir(tmp_path, ds, {"train": parts["train"] + [both], "test": parts["test"]})
+    with pytest.raises(DataError, match=rf"qrels/test.tsv:2: query '{both}' is judged in test and in train "
+                                        r"\(.*qrels/train.tsv:\d+\): a query belongs to one split"):
+        load_dataset(tmp_path)
+
+
+def test_a_folder_without_any_qrels_says_both_layouts(tmp_path):
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "d", "text": "x"}\n')
+    (tmp_path / "queries.jsonl").write_text('{"_id": "q", "text": "y"}\n')
+    with pytest.raises(DataError, match=r"qrels.tsv: missing \(or, in a BEIR folder, qrels/train.tsv, dev.tsv"):
+        load_dataset(tmp_path)

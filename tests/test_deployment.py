@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -96,8 +98,34 @@ def test_interpolation_endpoints_and_midpoint(two_models):
     np.testing.assert_allclose(dict(mid.named_parameters())[name].detach().numpy(),
                                0.5 * (dict(base.named_parameters())[name] + dict(tuned.named_parameters())[name]).detach().numpy(),
                                atol=1e-6)
-    with pytest.raises(ValueError, match="alpha"):
-        interpolate(base, tuned, 1.5)
+    for alpha in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+            interpolate(base, tuned, alpha)
+
+
+def test_interpolation_refuses_two_architectures_naming_the_first_difference(two_models):
+    import copy
+
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    base, tuned = two_models
+    before = model_fingerprint(base), model_fingerprint(tuned)
+    projected = copy.deepcopy(base).append(Dense(384, 64))  # the same encoder with a projection head
+    head = next(n for n in projected.state_dict() if n not in base.state_dict())
+    with pytest.raises(ValueError, match=re.escape(f"parameter '{head}' is in the tuned model only")):
+        interpolate(base, projected, 0.5)
+    with pytest.raises(ValueError, match=re.escape(f"parameter '{head}' is in the base model only")):
+        interpolate(projected, base, 0.5)
+    narrower = copy.deepcopy(base).append(Dense(384, 32))
+    with pytest.raises(ValueError, match=re.escape(f"parameter '{head}' has shape (64, 384) in the base model and "
+                                                   "(32, 384) in the tuned one")):
+        interpolate(projected, narrower, 0.5)
+    half = copy.deepcopy(tuned).half()
+    first = next(iter(base.state_dict()))
+    with pytest.raises(ValueError, match=re.escape(f"parameter '{first}' is torch.float32 in the base model and "
+                                                   "torch.float16 in the tuned one")):
+        interpolate(base, half, 0.5)
+    assert (model_fingerprint(base), model_fingerprint(tuned)) == before  # the refused calls changed neither input
 
 
 def test_model_registry_versions_and_loads_an_older_one(two_models, tmp_path):

@@ -59,6 +59,17 @@ def test_rank_window_counts_ranks_without_the_positives():
     assert m.stats["skipped"]["positive"] == 1
 
 
+def test_a_copy_of_the_positive_under_another_id_is_never_a_negative():
+    c = toy([[0.9, 0.9, 0.7, 0.6]])  # d1 is d0's text under another id: the same score, the top candidate
+    corpus = {"d0": "same text", "d1": "same text", "d2": "other", "d3": "third"}
+    m = select_negatives(c, {"q": {"d0"}}, num_negatives=1, corpus=corpus)
+    assert m.negatives["q"] == ["d2"] and m.negative_ranks["q"] == [0]
+    assert m.stats["skipped"]["positive"] == 1 and m.stats["skipped"]["positive_text"] == 1
+    assert "the text of a positive under another id" in m.report()
+    # without the texts only ids can be compared: the copy is what it looks like, the best negative
+    assert select_negatives(c, {"q": {"d0"}}, num_negatives=1).negatives["q"] == ["d1"]
+
+
 def test_random_sampling_stays_in_window_and_is_seeded():
     c = toy([np.linspace(0.9, 0.1, 30)])
     picks = [select_negatives(c, {"q": {"d0"}}, 3, 5, 15, "random", seed=s).negatives["q"] for s in (1, 1, 2)]

@@ -40,6 +40,9 @@ def test_fingerprint_tracks_weights(minilm):
     with torch.no_grad():
         next(model.parameters()).add_(1e-3)
     assert model_fingerprint(model) != model_fingerprint(minilm)
+    # half precision has its own fingerprint, bfloat16 too (numpy cannot hold it: its bytes are hashed)
+    fingerprints = {model_fingerprint(load_model("minilm").to(dtype)) for dtype in (torch.float16, torch.bfloat16)}
+    assert len(fingerprints | {model_fingerprint(minilm)}) == 3
 
 
 def test_minilm_embeds_offline(minilm):
