@@ -46,8 +46,8 @@ from helpers.data import (
     DataError,
     checked_lines,
     collect_texts,
+    decode_utf8,
     has_undecodable_bytes,
-    not_utf8_message,
     raise_if_problems,
     read_jsonl_rows,
     read_jsonl_texts,
@@ -213,10 +213,8 @@ def _read_file_text(path: Path, problems: list[str]) -> str | None:
     if b"\x00" in data[:8192]:
         problems.append(f"{path}: binary file (NUL bytes), not text")
         return None
-    try:
-        text = data.decode("utf-8").removeprefix("\ufeff")  # not "utf-8-sig": its error offsets skip the mark
-    except UnicodeDecodeError as e:
-        problems.append(not_utf8_message(path, data, e))
+    text = decode_utf8(data, path, problems)
+    if text is None:
         return None
     return html_to_text(text) if SUFFIXES[path.suffix.lower()] == "html" else text
 

@@ -155,6 +155,24 @@ def not_utf8_message(path: Path, data: bytes, error: UnicodeDecodeError, first_l
             f"{error.start - line_start + 1}); convert it, e.g. iconv -f latin1 -t utf-8")
 
 
+def decode_utf8(data: bytes, path: Path, problems: list[str]) -> str | None:
+    """A whole file's bytes as text, a leading byte-order mark dropped; ``None``, with the line and byte
+    column of the first bad byte in ``problems``, when it is not UTF-8. (Not "utf-8-sig": its error
+    offsets skip the mark, and the message would name the wrong byte.)
+
+    >>> problems = []
+    >>> decode_utf8(b"\\xef\\xbb\\xbfok", Path("a.txt"), problems), decode_utf8(b"caf\\xe9", Path("b.txt"), problems)
+    ('ok', None)
+    >>> problems
+    ['b.txt:1: not UTF-8 text (byte 0xe9 at byte column 4); convert it, e.g. iconv -f latin1 -t utf-8']
+    """
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        problems.append(not_utf8_message(path, data, e))
+        return None
+
+
 def undecodable_bytes_problem(path: Path, lineno: int, line: str) -> str | None:
     """The problem to report when ``line``, read with :data:`TEXT_ENCODING`, holds a byte that is not UTF-8; else None.
 
@@ -414,14 +432,12 @@ def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
     for fname in ("splits.json", "meta.json"):
         if (root / fname).exists():
             try:
-                data = (root / fname).read_bytes()
-                # not "utf-8-sig": its error offsets skip the byte-order mark, and the message would name the wrong byte
-                obj = json.loads(data.decode("utf-8").removeprefix("\ufeff"))
+                text = decode_utf8((root / fname).read_bytes(), root / fname, problems)
+                if text is None:
+                    continue
+                obj = json.loads(text)
             except OSError as e:
                 problems.append(f"{root / fname}: unreadable ({e.strerror or e})")
-                continue
-            except UnicodeDecodeError as e:
-                problems.append(not_utf8_message(root / fname, data, e))
                 continue
             except json.JSONDecodeError as e:
                 problems.append(f"{root / fname}:{e.lineno}: malformed JSON ({e.msg})")
