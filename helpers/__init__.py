@@ -12,11 +12,13 @@ One module per stage, imported by the numbered notebooks:
 - :mod:`helpers.synthetic`   -- LLM-written queries: backends, cache, filters           (Lesson 4)
 - :mod:`helpers.deployment`  -- forgetting, interpolation, gate, versions, indexes       (Lesson 5)
 - :mod:`helpers.corpus`      -- your own documents: formats, checks, chunks              (Lesson 6)
+- :mod:`helpers.labelled`    -- your own labelled queries: search logs, training qrels, splits
 - :mod:`helpers.pipeline`    -- raw documents to a gated model (``python -m helpers finetune``)
 - :mod:`helpers.report`      -- that run's report, Markdown and HTML
 - :mod:`helpers.training`    -- fine-tuning with ``SentenceTransformerTrainer``
 - :mod:`helpers.experiments` -- tables of fine-tunes, each row with lift and CI
-- :mod:`helpers.reproduce`   -- the lift table (``python -m helpers reproduce``)
+- :mod:`helpers.ladder`      -- the recipe ladder: each rung a fine-tune, settings chosen on dev
+- :mod:`helpers.reproduce`   -- the lift table and the ladder (``python -m helpers reproduce``)
 """
 
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
 """Command line: ``python -m helpers <command>``.
 
     python -m helpers reproduce            # the lift table on the shipped data (~15 min on 2 cores)
-    python -m helpers reproduce --quick    # the same path on small slices (~2 min; numbers mean nothing)
+    python -m helpers reproduce --recompute all   # retrain every rung of the recipe ladder (~1 h)
+    python -m helpers reproduce --quick    # the same path on small slices (~3 min; numbers mean nothing)
     python -m helpers gate --report forgetting.json                  # pass/fail a measured candidate
     python -m helpers gate --candidate runs/x/final --domain icd10cm  # measure it first, then gate
     python -m helpers finetune --corpus my_docs/ --out runs/my_docs  # your own documents, end to end
@@ -20,11 +21,11 @@ import sys
 from helpers.data import PROTOCOLS, DataError, available_datasets, load_dataset  # DataError: CorpusError too
 from helpers.deployment import ForgettingReport, GateConfig, forgetting_check, release_gate
 from helpers.io import write_json
+from helpers.ladder import RUNGS, LadderError, LadderSettings
 from helpers.models import ModelNotFoundError, load_model
-from helpers.pipeline import STAGES, FinetuneConfig, PipelineError, config_from_args, run_pipeline
-from helpers.reproduce import DATASETS, reproduce
+from helpers.pipeline import STAGES, SYNTHETIC_MIX, FinetuneConfig, PipelineError, config_from_args, run_pipeline
+from helpers.reproduce import DATASETS, LIVE_RUNGS, reproduce
 from helpers.synthetic import STYLES
-from helpers.training import TrainConfig
 
 # transformers (its progress-bar switch) is imported inside the commands that load models: ~1 s at
 # import, which `--help` and `gate --report` need not pay. The helpers modules above import no heavy
@@ -44,11 +45,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="known_corpus: test queries unseen, documents may have training queries (default); "
                          "unseen_documents: test queries' documents have no training queries")
     rp.add_argument("--out", default=None,
-                    help="folder for lift_table.md/.csv/.png (default: results/, or results/<protocol>/ for "
-                         "unseen_documents, so the shipped known-corpus table is not overwritten)")
-    rp.add_argument("--runs", default="runs/reproduce", help="folder for the fine-tuned models")
+                    help="folder for the tables (default: results/; results/<protocol>/ for unseen_documents and "
+                         "results/quick/ with --quick, so that the shipped table and its cached rungs stay as they are)")
+    rp.add_argument("--runs", default=None, help="folder for the fine-tuned models, reused when unchanged (default: "
+                                             "runs/ladder, runs/ladder-<protocol>, or runs/quick with --quick)")
+    rp.add_argument("--recompute", nargs="+", default=list(LIVE_RUNGS), metavar="RUNG",
+                    help=f"rungs to train and score now, or 'all'; the others are read from <out>/ladder/ when made "
+                         f"from the same data and settings (default: {' '.join(LIVE_RUNGS)}; rungs: {', '.join(RUNGS)})")
     rp.add_argument("--max-pairs", type=int, default=3000, help="training pairs per dataset (default 3000)")
-    rp.add_argument("--epochs", type=float, default=1.0)
+    rp.add_argument("--max-epochs", type=int, default=3, choices=range(1, 101), metavar="N",
+                    help="the recipe rung's epoch budget, 1 or more (default 3)")
     rp.add_argument("--lr", type=float, default=5e-5)
     rp.add_argument("--batch-size", type=int, default=32)
     gp = sub.add_parser("gate", help="release gate: domain gain vs general-domain forgetting; exit 1 on fail")
@@ -79,11 +85,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown dataset(s) {unknown}; shipped: {available_datasets()}", file=sys.stderr)
             return 2
         try:
-            out = args.out or ("results" if args.protocol == "known_corpus" else f"results/{args.protocol}")
-            reproduce(args.datasets, protocol=args.protocol, out_dir=out, runs_dir=args.runs,
-                      max_pairs=args.max_pairs, quick=args.quick,
-                      config=TrainConfig(epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size))
-        except DataError as e:
+            suffix = "quick" if args.quick else "" if args.protocol == "known_corpus" else args.protocol
+            out = args.out or "/".join(p for p in ("results", suffix) if p)
+            runs = args.runs or ("runs/quick" if args.quick else "-".join(p for p in ("runs/ladder", suffix) if p))
+            # rung names have spaces; on a command line "hard-negatives" is easier to type
+            recompute = "all" if args.recompute == ["all"] else [
+                {"hard-negatives": "hard negatives"}.get(r, r) for r in args.recompute]
+            settings = LadderSettings(max_pairs=args.max_pairs, max_epochs=args.max_epochs, learning_rate=args.lr,
+                                      batch_size=args.batch_size)
+            reproduce(args.datasets, protocol=args.protocol, out_dir=out, runs_dir=runs, settings=settings,
+                      recompute=recompute, quick=args.quick)
+        except (DataError, LadderError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
     return 0
@@ -148,6 +160,23 @@ def _add_finetune(sub) -> None:
                    help="words shared by consecutive chunks (default: %(default)s)")
     g.add_argument("--skip-bad-files", action="store_true",
                    help="leave out binary or non-UTF-8 files of a folder (listed in the report) instead of stopping")
+    g = fp.add_argument_group("your own training queries (a BEIR folder's qrels/train.tsv is read on its own)")
+    g.add_argument("--query-log", help="a search log to train on: CSV, TSV or JSONL rows of (query, document or chunk "
+                                       "id[, clicks]); repeated rows are summed")
+    g.add_argument("--query-column", default=d.query_column, help="the log's query column (default: %(default)s)")
+    g.add_argument("--doc-column", default=d.doc_column, help="the log's document-id column (default: %(default)s)")
+    g.add_argument("--clicks-column", default=d.clicks_column,
+                   help="the log's click or score column; 'none': every row counts once (default: %(default)s)")
+    g.add_argument("--min-clicks", type=float, default=d.min_clicks,
+                   help="a (query, document) pair needs this many clicks in all to be trained on (default: %(default)s)")
+    g.add_argument("--train-queries", help="labelled training queries, JSONL {\"_id\", \"text\"} (needs --train-qrels)")
+    g.add_argument("--train-qrels", help="their judgments, TSV query-id<TAB>corpus-id<TAB>score")
+    g.add_argument("--split-by", choices=("query", "document"), default=d.split_by,
+                   help="without gold test queries, test and dev are held out of the labelled ones: by query, or by "
+                        "document (no test document is relevant to a training query) (default: %(default)s)")
+    g.add_argument("--synthetic", choices=SYNTHETIC_MIX, default=d.synthetic,
+                   help="with labelled training queries, which chunks the LLM still writes queries for: all, those "
+                        "no labelled query points at, or none (default: %(default)s)")
     g = fp.add_argument_group("synthetic queries")
     g.add_argument("--llm", default=d.llm, help="local GGUF model: gemma3-270m, smollm2-135m or a .gguf path "
                                                 "(default: %(default)s)")
@@ -218,6 +247,8 @@ def _finetune(args) -> int:
     hf_logging.disable_progress_bar()
     if args.judge and args.judge.lower() == "none":
         args.judge = None
+    if args.clicks_column and args.clicks_column.lower() == "none":
+        args.clicks_column = None
     if args.relative_margin is not None and args.relative_margin < 0:
         args.relative_margin = None
     before = os.environ.get("TQDM_DISABLE")

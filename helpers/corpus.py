@@ -392,11 +392,13 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
     if path.is_dir() and (path / "corpus.jsonl").exists():
         fmt, documents = "beir", _read_table(path / "corpus.jsonl", id_column, text_column, problems)
         if queries is None and (path / "queries.jsonl").exists():
-            queries = path / "queries.jsonl"
             qrels = qrels or next((p for p in (path / "qrels" / "test.tsv", path / "qrels.tsv") if p.exists()), None)
-            if qrels is None:
-                raise CorpusError(f"BEIR folder {path} has queries.jsonl but no qrels/test.tsv or qrels.tsv: "
-                                  "add the judgments, or move queries.jsonl away to use synthetic queries only")
+            if qrels is not None:
+                queries = path / "queries.jsonl"
+            elif not any((path / "qrels" / f"{s}.tsv").exists() for s in ("train", "dev")):
+                raise CorpusError(f"BEIR folder {path} has queries.jsonl but no qrels/test.tsv, qrels/train.tsv or "
+                                  "qrels.tsv: add the judgments, or move queries.jsonl away to use synthetic queries only")
+            # only training (and dev) judgments: the pipeline holds test queries out of them
     elif path.is_dir():
         fmt, documents = "folder", _read_folder(path, problems, notes)
         if skip_bad_files and problems and documents:

@@ -38,7 +38,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.io import atomic_write, write_json, write_jsonl
+from helpers.io import atomic_write, fingerprint_texts, write_json, write_jsonl
 
 PROTOCOLS = ("known_corpus", "unseen_documents")
 DEFAULT_PROTOCOL = "known_corpus"
@@ -69,6 +69,12 @@ class RetrievalSplit:
             raise ValueError(f"no query of split {self.name!r} passes the filter")
         return RetrievalSplit(self.name, self.protocol, {q: self.queries[q] for q in qids}, self.corpus,
                               {q: self.relevant[q] for q in qids})
+
+    def fingerprint(self) -> str:
+        """A hash of the queries (in order), their relevant ids and the corpus: what a score on this split
+        depends on, so that results made on other data are never taken for these."""
+        return fingerprint_texts([("corpus", fingerprint_texts(sorted(self.corpus.items())))] +
+                                 [(q, self.queries[q], *sorted(self.relevant[q])) for q in self.queries])
 
     def pairs(self) -> list[tuple[str, str]]:
         """(query text, relevant document text) pairs, one per qrel, in a stable order."""

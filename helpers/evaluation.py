@@ -158,7 +158,7 @@ class EmbeddingCache:
         return emb if whole else np.stack([found[k] for k in keys])
 
     def _folder(self, model_fp: str) -> Path:
-        return self.folder / f"{model_fp}-{_library_versions()}"
+        return self.folder / f"{model_fp}-{library_versions()}"
 
     def _read(self, model_fp: str, wanted: set[str]) -> dict[str, np.ndarray]:
         where = self._shards.setdefault(model_fp, {})
@@ -195,7 +195,9 @@ class EmbeddingCache:
 
 
 @lru_cache(maxsize=1)
-def _library_versions() -> str:
+def library_versions() -> str:
+    """A short hash of the torch, transformers and sentence-transformers versions: results made under
+    other versions are kept apart (their kernels and defaults may differ)."""
     stack = ",".join(f"{p}={importlib.metadata.version(p)}" for p in ("torch", "transformers", "sentence-transformers"))
     return hashlib.blake2b(stack.encode(), digest_size=4).hexdigest()
 

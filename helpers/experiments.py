@@ -24,9 +24,9 @@ import numpy as np
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
 from helpers.evaluation import EmbeddingCache, evaluate, lift, paired_bootstrap
-from helpers.io import atomic_write, fingerprint_texts, write_json
-from helpers.models import load_model, load_model_cached
-from helpers.training import TrainConfig, TrainResult, fine_tune, read_manifest
+from helpers.io import atomic_write, write_json
+from helpers.models import load_model_cached
+from helpers.training import TrainConfig, fine_tune
 
 # pandas and matplotlib are imported inside functions: together they cost ~1.3 s at import, and
 # running and saving rows needs neither (only tables and plots do).
@@ -56,24 +56,19 @@ class Experiment:
     def run(self, name: str, examples: list[tuple], config: TrainConfig, loss=None, **extra) -> dict:
         """Fine-tune a fresh student on ``examples`` and add a row: recall@10, lift, CI, seconds.
 
-        A row whose model is already saved in ``runs_dir`` from the same examples and config is
-        not trained again (re-running a script after a crash, or to add rows, costs evaluation only).
+        A row with the default loss whose model is already saved in ``runs_dir`` under the same
+        training key (examples, config, loss, base weights) is not trained again (re-running a
+        script after a crash, or to add rows, costs evaluation only).
         """
         if name in self.per_query:
             raise ValueError(f"a row named {name!r} exists already: rows are compared by name")
         slug = f"{self.dataset.name}-{self.protocol}-{len(self.rows)}-" + "".join(
             c if c.isalnum() else "-" for c in name.lower()).strip("-")
         t0 = time.perf_counter()
-        saved = self.runs_dir / slug / "final"
-        manifest = read_manifest(saved) if (saved / "training_manifest.json").exists() else {}
-        if (manifest.get("data_fingerprint") == fingerprint_texts(tuple(e) for e in examples)
-                and manifest.get("config") == asdict(config) and manifest.get("base_model") == self.student
-                and loss is None):
-            model, info = load_model(saved), TrainResult(**manifest)
-        else:
-            model, info = fine_tune(self.student, examples, self.runs_dir / slug, config=config,
-                                    loss=loss, dataset_name=f"{self.dataset.name}/{self.protocol}/train",
-                                    show_progress_bar=False)
+        model, info = fine_tune(self.student, examples, self.runs_dir / slug, config=config, loss=loss,
+                                dataset_name=f"{self.dataset.name}/{self.protocol}/train",
+                                # a hand-written loss is known by its name and settings, not its code: retrain
+                                show_progress_bar=False, reuse=loss is None)
         result = evaluate(model, self.test, self.cache, name, self.dataset.name)
         self.per_query[name] = result.per_query["recall@10"]
         gain = lift(result, self.baseline)
@@ -105,6 +100,8 @@ class Experiment:
             "dataset": self.dataset.name, "protocol": self.protocol, "student": self.student,
             "test_queries": len(self.test.queries), "corpus": len(self.test.corpus),
             "command": command, "config": asdict(config) if config else None,
+            # every row is its own measurement on test; none was picked from the others by its score
+            "scored_on": "test", "chosen_on": None,
         })
 
 

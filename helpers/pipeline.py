@@ -33,14 +33,26 @@ import random
 import time
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from helpers.corpus import Corpus, CorpusError, load_corpus
 from helpers.data import RetrievalSplit, available_datasets, load_dataset, resolve_dataset_path
 from helpers.deployment import ForgettingReport, GateConfig, release_gate
 from helpers.evaluation import EmbeddingCache, dense_search, evaluate, lift, score_rankings
-from helpers.io import corpus_name, write_json, write_jsonl
+from helpers.io import corpus_name, fingerprint_texts, write_json, write_jsonl
+from helpers.labelled import (
+    LabelledPairs,
+    LabelledSplits,
+    beir_qrels_files,
+    check_disjoint,
+    drop_leaks,
+    read_beir_qrels,
+    read_query_log,
+    read_train_qrels,
+    split_labelled,
+    take_groups,
+)
 from helpers.mining import MiningConfig, MiningError, mine
 from helpers.models import load_model, load_model_cached, resolve_model
 from helpers.report import write_report
@@ -77,6 +89,16 @@ class FinetuneConfig:
     chunk_words: int = 100
     overlap_words: int = 0
     skip_bad_files: bool = False
+    # your own labelled training queries (a search log, or training qrels; a BEIR folder's qrels/train.tsv)
+    query_log: str | None = None
+    query_column: str = "query"
+    doc_column: str = "doc_id"
+    clicks_column: str | None = "clicks"
+    min_clicks: float = 1.0
+    train_queries: str | None = None
+    train_qrels: str | None = None
+    split_by: str = "query"
+    synthetic: str = "uncovered"
     # synthetic queries
     llm: str = "gemma3-270m"
     llm_base_url: str | None = None
@@ -126,6 +148,13 @@ class FinetuneConfig:
 #: Minimum sizes below which a held-out evaluation would say nothing (checked before any work).
 MIN_EVAL_QUERIES = 20
 MIN_TRAIN_QUERIES = 40
+#: With labelled training queries: which chunks the LLM still writes queries for -- every chunk, only
+#: those no labelled training query points at (default), or none (labelled queries only, no LLM).
+SYNTHETIC_MIX = ("all", "uncovered", "none")
+#: Share of a single labelled file held out as dev queries (test: --eval-fraction), at most
+#: MAX_DEV_QUERIES: kept apart for choices made on dev, and checked for leaks like test.
+DEV_FRACTION = 0.1
+MAX_DEV_QUERIES = 200
 
 
 class PipelineError(RuntimeError):
@@ -213,6 +242,12 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
         (cfg.range_max >= cfg.num_negatives, f"--range-max must be at least --num-negatives, got {cfg.range_max}"),
         (cfg.batch_size >= 2, f"--batch-size must be at least 2 (in-batch negatives), got {cfg.batch_size}"),
         (cfg.epochs > 0 and cfg.learning_rate > 0, "--epochs and --learning-rate must be positive"),
+        (cfg.synthetic in SYNTHETIC_MIX, f"--synthetic must be one of {', '.join(SYNTHETIC_MIX)}, got {cfg.synthetic!r}"),
+        (cfg.split_by in ("query", "document"), f"--split-by must be 'query' or 'document', got {cfg.split_by!r}"),
+        (cfg.min_clicks >= 0, f"--min-clicks must be 0 or more, got {cfg.min_clicks}"),
+        (not (cfg.query_log and (cfg.train_queries or cfg.train_qrels)),
+         "give --query-log or --train-queries/--train-qrels, not both"),
+        ((cfg.train_queries is None) == (cfg.train_qrels is None), "--train-queries and --train-qrels go together"),
     ]
     for ok, message in checks:
         if not ok:
@@ -230,8 +265,14 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
                             "then launch with --only train")
     corpus = load_corpus(cfg.corpus, cfg.chunk_words, cfg.overlap_words, cfg.id_column, cfg.text_column,
                          cfg.queries, cfg.qrels, cfg.skip_bad_files)
+    labelled = labelled_queries(cfg, corpus)
+    if labelled is None and (cfg.split_by != "query" or cfg.synthetic != "uncovered"):
+        warnings.warn("--split-by and --synthetic apply to labelled training queries (--query-log, --train-queries, "
+                      "or a BEIR folder's qrels/train.tsv); there are none here, so they change nothing", stacklevel=2)
     n = len(corpus.chunks) * cfg.queries_per_chunk
-    if corpus.gold is None:
+    if labelled is not None:
+        pass  # labelled_queries checked the sizes: the test set and the training queries need no LLM
+    elif corpus.gold is None:
         n_eval = min(cfg.max_eval_queries, round(n * cfg.eval_fraction))
         if n_eval < MIN_EVAL_QUERIES or n - n_eval < MIN_TRAIN_QUERIES:
             need = max(MIN_EVAL_QUERIES / cfg.eval_fraction, MIN_TRAIN_QUERIES / (1 - cfg.eval_fraction))
@@ -248,7 +289,9 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
         resolve_model(cfg.judge)
     if cfg.general not in available_datasets():
         resolve_dataset_path(cfg.general)  # a folder of the course layout is fine too
-    if cfg.llm_base_url is None:
+    if labelled is not None and cfg.synthetic == "none":
+        pass  # no query is written: no LLM is needed
+    elif cfg.llm_base_url is None:
         try:
             LlamaCppBackend(cfg.llm)  # finds the file; the model loads only when a query is written
         except (ValueError, OSError) as e:
@@ -256,6 +299,57 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
     elif not cfg.llm_model:
         raise PipelineError("--llm-base-url needs --llm-model (the model name the server serves)")
     return corpus
+
+
+def labelled_queries(cfg: FinetuneConfig, corpus: Corpus) -> LabelledSplits | None:
+    """The team's own labelled queries, split into train, dev and test; ``None`` when there are none.
+
+    Training queries come from ``--query-log``, from ``--train-queries/--train-qrels``, or from a
+    BEIR folder's ``qrels/train.tsv`` (:mod:`helpers.labelled`). The test set is the gold queries
+    when there are some (``--queries/--qrels``, or the BEIR folder's test qrels; its dev qrels are
+    the dev set); otherwise test and dev are held out of the labelled queries, by query or, with
+    ``--split-by document``, by document. Either way no query id is in two splits, and a training
+    query with the text of a test or dev query is dropped and counted. Reads files only: it runs in
+    :func:`preflight`, before any model loads.
+    """
+    beir = {}
+    if corpus.format == "beir" and beir_qrels_files(cfg.corpus).keys() & {"train", "dev"}:
+        beir = read_beir_qrels(cfg.corpus, corpus)
+    if cfg.query_log:
+        train = read_query_log(cfg.query_log, corpus, cfg.query_column, cfg.doc_column, cfg.clicks_column,
+                               cfg.min_clicks)
+    elif cfg.train_queries:
+        train = read_train_qrels(cfg.train_queries, cfg.train_qrels, corpus)
+    else:
+        train = beir.get("train")
+    if train is None:
+        return None
+    if corpus.gold is None:
+        if cfg.eval_fraction + DEV_FRACTION >= 1:
+            raise PipelineError(f"--eval-fraction {cfg.eval_fraction} leaves nothing to train on beside the "
+                                f"{DEV_FRACTION:g} of labelled queries held out for dev; use at most {1 - DEV_FRACTION - 0.05:g}")
+        splits = split_labelled(train, cfg.split_by, cfg.eval_fraction, DEV_FRACTION, cfg.max_eval_queries,
+                                max_dev=MAX_DEV_QUERIES, seed=cfg.seed, source_of=corpus.source_of)
+    else:
+        dev = beir.get("dev") or LabelledPairs({}, {}, train.level, "no dev queries")
+        splits = LabelledSplits(train, dev, LabelledPairs.from_gold(corpus.gold), "given (gold test queries)",
+                                cfg.seed, train.source, Counter(train.dropped), list(train.notes))
+    check_disjoint({"train": splits.train, "dev": splits.dev, "test": splits.test})
+    splits.train, leaked = drop_leaks(splits.train, [*splits.test.queries.values(), *splits.dev.queries.values()])
+    if leaked:
+        splits.dropped["training queries with a test or dev query's text"] += leaked
+    if len(splits.train) < MIN_TRAIN_QUERIES or len(splits.test) < MIN_EVAL_QUERIES:
+        raise CorpusError(f"{splits.source}: {len(splits.train)} training and {len(splits.test)} test queries (split "
+                          f"{splits.by}); at least {MIN_TRAIN_QUERIES} and {MIN_EVAL_QUERIES} are needed: more labelled "
+                          "queries, a lower --min-clicks, or another --eval-fraction")
+    return splits
+
+
+def _chunks_of(corpus: Corpus) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in corpus.chunks:
+        out.setdefault(c.source, []).append(c.id)
+    return out
 
 
 # ----------------------------------------------------------------------------- the run
@@ -280,6 +374,7 @@ class Pipeline:
         self.cfg = cfg
         self.out = Path(cfg.out)
         self.corpus = corpus or preflight(cfg)
+        self.labelled = labelled_queries(cfg, self.corpus)
         self.log = StageLog(self.out)
         self.outputs: dict[str, str] = {}  # stage -> hash of what it wrote, in this session
         self.result = PipelineResult(self.out)
@@ -360,15 +455,54 @@ class Pipeline:
         cfg = self.cfg
         return f"{cfg.llm_base_url}|{cfg.llm_model}|{cfg.llm_mode}" if cfg.llm_base_url else cfg.llm
 
+    def _labelled_fp(self) -> str | None:
+        """A fingerprint of the labelled queries of every split (``None`` without any)."""
+        if self.labelled is None:
+            return None
+        return fingerprint_texts((name, q, t, *sorted(part.relevant[q]))
+                                 for name, part in zip(("train", "dev", "test"), self.labelled) for q, t in part.queries.items())
+
+    def _synthetic_chunks(self) -> dict[str, str]:
+        """The chunks the LLM writes queries for: every chunk, or, with labelled training queries, as
+        ``--synthetic`` says (all, those no labelled training query points at, or none)."""
+        texts = self.corpus.texts
+        if self.labelled is None:
+            return texts
+        if self.cfg.synthetic == "none":
+            return {}
+        if self.cfg.synthetic == "all":
+            return {c: t for c, t in texts.items() if c not in self._held_out_chunks()}
+        train = self.labelled.train
+        ids = set().union(*train.relevant.values())
+        if train.level == "document":
+            chunks_of = _chunks_of(self.corpus)
+            ids = {c for d in ids for c in chunks_of.get(d, [])}
+        return {c: t for c, t in texts.items() if c not in ids and c not in self._held_out_chunks()}
+
+    def _held_out_chunks(self) -> set[str]:
+        """Chunks no training query may point at: with ``--split-by document``, every chunk of a document
+        relevant to a test or dev query (under a split by query, test documents may have training queries)."""
+        if self.labelled is None or self.labelled.by != "document":
+            return set()
+        source_of, held = self.corpus.source_of, set()
+        for part in (self.labelled.test, self.labelled.dev):
+            held |= set().union(*part.relevant.values()) if part.relevant else set()
+        docs = {source_of.get(i, i) for i in held}
+        return {c for c, d in source_of.items() if d in docs}
+
     def queries(self) -> dict:
         cfg = self.cfg
 
         def run():
+            texts = self._synthetic_chunks()
+            if not texts:  # --synthetic none, or every chunk has a labelled query
+                write_jsonl(self.out / "generated.jsonl", [])
+                return {"llm": "none", "jobs": 0, "malformed": 0, "seconds": 0.0, "seconds per query (as written)": 0}
             backend = make_backend(cfg.llm, cfg.llm_base_url, cfg.llm_model, mode=cfg.llm_mode,
                                    api_key_env=cfg.llm_api_key_env, concurrency=cfg.llm_concurrency,
                                    timeout=cfg.llm_timeout)
             # styles follow chunk ids, not positions: adding documents leaves every cached answer valid
-            jobs = plan_jobs(self.corpus.texts, cfg.styles, cfg.queries_per_chunk, rotate_styles=True, rotate_by="id")
+            jobs = plan_jobs(texts, cfg.styles, cfg.queries_per_chunk, rotate_styles=True, rotate_by="id")
             t0 = time.perf_counter()
             try:
                 records = generate_queries(jobs, backend, self.out / "cache" / "llm_queries.jsonl", cfg.max_tokens,
@@ -381,9 +515,38 @@ class Pipeline:
                     "seconds": round(time.perf_counter() - t0, 1),
                     "seconds per query (as written)": round(sum(r.seconds for r in fresh) / max(1, len(fresh)), 3)}
 
+        labelled = (cfg.synthetic, self._labelled_fp()) if self.labelled else None
         key = (self._after("chunks"), self._llm_id(), cfg.pick("styles", "queries_per_chunk", "temperature",
-                                                             "max_tokens", "seed"))
+                                                             "max_tokens", "seed"), labelled)
         return self._stage("queries", key, run, ["generated.jsonl"])
+
+    def _labelled_rows(self) -> list[dict]:
+        """The labelled training queries as rows of ``train_queries.jsonl``, each with the chunks it trains
+        toward: its chunks as labelled or, for a label that names a document of several chunks, the chunk
+        of it the base model finds closest to the query (the others may not say what the query asks)."""
+        train = self.labelled.train
+        chunks_of = _chunks_of(self.corpus) if train.level == "document" else {}
+        several = sorted({d for ids in train.relevant.values() for d in ids if len(chunks_of.get(d, ())) > 1})
+        best: dict[tuple[str, str], str] = {}
+        if several:
+            model = load_model_cached(self.cfg.base_model)
+            pairs = [(q, d) for q in train.queries for d in sorted(train.relevant[q]) if d in several]
+            candidates = sorted({c for d in several for c in chunks_of[d]})
+            c_emb = dict(zip(candidates, self.cache.encode(model, [self.corpus.texts[c] for c in candidates], "document")))
+            q_ids = sorted({q for q, _ in pairs})
+            q_emb = dict(zip(q_ids, self.cache.encode(model, [train.queries[q] for q in q_ids], "query")))
+            for q, d in pairs:
+                best[q, d] = max(chunks_of[d], key=lambda c: float(q_emb[q] @ c_emb[c]))
+        rows = []
+        for q, text in train.queries.items():
+            ids = sorted(train.relevant[q])
+            chunks = ids if train.level == "chunk" else [best.get((q, d)) or chunks_of[d][0] for d in ids]
+            row = {"_id": f"lab-{q}", "text": text, "chunks": sorted(set(chunks)), "origin": "labelled"}
+            others = sorted({c for d in ids for c in chunks_of.get(d, ())} - set(chunks))
+            if others:  # the labelled document's other chunks: relevant too, so never a negative
+                row["exclude"] = others
+            rows.append(row)
+        return rows
 
     def split(self) -> dict:
         cfg = self.cfg
@@ -392,7 +555,16 @@ class Pipeline:
             texts = self.corpus.texts
             records = [Generated(**r) for r in self._read_jsonl("generated.jsonl")]
             cheap, cheap_report = filter_queries(records, texts)  # model-free rules, on every query
-            if self.corpus.gold is None:
+            labelled, held = self.labelled, set()
+            if labelled is not None:
+                eval_rows = list(labelled.test.rows())
+                level = labelled.test.level
+                eval_source = (f"gold queries ({self.corpus.gold.source})" if self.corpus.gold else
+                               f"labelled queries held out by {labelled.by} ({labelled.source})")
+                held_texts = [*labelled.test.queries.values(), *labelled.dev.queries.values()]
+                held = self._held_out_chunks()  # already left out of generation; kept out here too
+                cheap = [r for r in cheap if r.doc_id not in held]
+            elif self.corpus.gold is None:
                 # hold out whole chunks: their queries are the evaluation set, and no training query
                 # points at them. The round-trip filter is NOT applied to these: it keeps only the
                 # queries the base model already answers, which would rig the comparison.
@@ -403,32 +575,49 @@ class Pipeline:
                 held = {c for c in texts if group[c] in held_groups}
                 eval_rows = [{"_id": f"eval-{r.key[:12]}", "text": r.query, "relevant": [r.doc_id], "style": r.style}
                              for r in cheap if r.doc_id in held]
-                train = [r for r in cheap if r.doc_id not in held]
+                cheap = [r for r in cheap if r.doc_id not in held]
                 level, eval_source = "chunk", "held-out synthetic queries"
+                held_texts = [r["text"] for r in eval_rows]
             else:
                 g = self.corpus.gold
                 eval_rows = [{"_id": q, "text": t, "relevant": sorted(g.relevant[q])} for q, t in g.queries.items()]
-                train, level, eval_source, held = cheap, g.level, f"gold queries ({g.source})", set()
-            if len(train) < MIN_TRAIN_QUERIES // 4 or (self.corpus.gold is None and len(eval_rows) < MIN_EVAL_QUERIES):
+                level, eval_source, held_texts = g.level, f"gold queries ({g.source})", list(g.queries.values())
+            # an LLM can write a test query word for word: it must not be trained on
+            train, leaked = drop_leaks(cheap, held_texts, text_of=lambda r: r.query)
+            shown = {r.key for r in train} | {r.key for r in records if r.key in cheap_report.reasons}
+            if labelled is None and (len(train) < MIN_TRAIN_QUERIES // 4 or
+                                     (self.corpus.gold is None and len(eval_rows) < MIN_EVAL_QUERIES)):
                 raise PipelineError(f"after the filters, {len(train)} training and {len(eval_rows)} evaluation "
                                     f"queries are left (at least {MIN_TRAIN_QUERIES // 4} and {MIN_EVAL_QUERIES} "
                                     f"needed): most of the LLM's answers were unusable, see {self.out / 'generated.jsonl'}")
-            kept, trip_report = filter_queries(train, texts, model=load_model_cached(cfg.base_model), cache=self.cache)
-            if len(kept) < MIN_TRAIN_QUERIES // 4:
+            if train:  # the round trip judges the LLM's queries only: human labels are not re-decided by the base model
+                kept, trip_report = filter_queries(train, texts, model=load_model_cached(cfg.base_model), cache=self.cache)
+            else:
+                kept, trip_report = [], FilterReport(0, 0, Counter())
+            if labelled is None and len(kept) < MIN_TRAIN_QUERIES // 4:
                 raise PipelineError(f"only {len(kept)} of {len(train)} training queries found their own chunk in the "
                                     f"base model's top 10 (at least {MIN_TRAIN_QUERIES // 4} needed): the LLM's "
                                     f"queries do not fit these documents, see {self.out / 'generated.jsonl'}")
-            write_jsonl(self.out / "train_queries.jsonl",
-                        ({"_id": f"syn-{r.key[:12]}", "text": r.query, "chunk": r.doc_id, "style": r.style} for r in kept))
+            labelled_rows = self._labelled_rows() if labelled is not None else []
+            write_jsonl(self.out / "train_queries.jsonl", [
+                *labelled_rows,
+                *({"_id": f"syn-{r.key[:12]}", "text": r.query, "chunks": [r.doc_id], "style": r.style,
+                   "origin": "synthetic"} for r in kept)])
             write_jsonl(self.out / "eval_queries.jsonl", ({**row, "level": level} for row in eval_rows))
             return {"generated": len(records), "after cheap filters": cheap_report.kept,
                     "dropped (cheap)": dict(cheap_report.dropped), "evaluation queries": len(eval_rows),
                     "evaluation set": eval_source, "level": level, "training candidates": len(train),
-                    "training queries": len(kept), "dropped (round trip)": trip_report.dropped.get("round-trip", 0),
-                    "examples": _filter_examples([r for r in records if r.doc_id not in held], texts, cheap_report,
+                    "dropped (a test query's text)": leaked,
+                    "training queries": len(kept) + len(labelled_rows),
+                    **({} if labelled is None else {
+                        "synthetic training queries": len(kept), "labelled training queries": len(labelled_rows),
+                        "labelled": labelled.describe(self.corpus.source_of)}),
+                    "dropped (round trip)": trip_report.dropped.get("round-trip", 0),
+                    "examples": _filter_examples([r for r in records if r.key in shown], texts, cheap_report,
                                                  trip_report)}
 
-        key = (self._after("queries"), cfg.pick("eval_fraction", "max_eval_queries", "base_model", "seed"))
+        key = (self._after("queries"), cfg.pick("eval_fraction", "max_eval_queries", "base_model", "seed"),
+               self._labelled_fp())
         return self._stage("split", key, run, ["train_queries.jsonl", "eval_queries.jsonl"])
 
     def mine(self) -> dict:
@@ -436,8 +625,9 @@ class Pipeline:
 
         def run():
             rows = self._read_jsonl("train_queries.jsonl")
-            split = RetrievalSplit("train", "synthetic", {r["_id"]: r["text"] for r in rows}, self.corpus.texts,
-                                   {r["_id"]: {r["chunk"]} for r in rows})
+            # a row's "exclude" chunks count as relevant while mining (never a negative), not as positives
+            split = RetrievalSplit("train", "own", {r["_id"]: r["text"] for r in rows}, self.corpus.texts,
+                                   {r["_id"]: set(r["chunks"]) | set(r.get("exclude", ())) for r in rows})
             try:
                 mined = mine(split, load_model_cached(cfg.base_model),
                              MiningConfig(num_negatives=cfg.num_negatives, range_max=cfg.range_max,
@@ -445,7 +635,9 @@ class Pipeline:
                              cache=self.cache)
             except MiningError as e:
                 raise PipelineError(f"mining: {e}") from e
-            examples = mined.examples("n-tuple") if cfg.num_negatives > 1 else mined.examples("triplet")
+            positives = {r["_id"]: [c for c in mined.positives[r["_id"]] if c in r["chunks"]] for r in rows}
+            trained = replace(mined, positives=positives)
+            examples = trained.examples("n-tuple") if cfg.num_negatives > 1 else trained.examples("triplet")
             write_jsonl(self.out / "train_examples.jsonl", ({"texts": list(e)} for e in examples))
             audit = mined.audit(5)[["query", "positive", "mined negative", "positive score", "negative score"]] \
                 if mined.positive_scores is not None else None
@@ -469,7 +661,7 @@ class Pipeline:
                                 config=TrainConfig(epochs=cfg.epochs, learning_rate=cfg.learning_rate,
                                                    batch_size=cfg.batch_size, max_seq_length=cfg.max_seq_length,
                                                    seed=cfg.seed, save_steps=cfg.save_steps),
-                                dataset_name=f"synthetic queries for {cfg.corpus}", show_progress_bar=self.progress)
+                                dataset_name=f"training queries for {cfg.corpus}", show_progress_bar=self.progress)
             return asdict(info)
 
         parts = (self._after("mine"), cfg.pick("base_model", "epochs", "learning_rate", "batch_size", "max_seq_length",
@@ -520,7 +712,7 @@ class Pipeline:
         their relevance is labelled at: ``"chunk"`` or ``"document"``)."""
 
         rows = self._read_jsonl("eval_queries.jsonl")
-        name = "gold" if self.corpus.gold else "held-out synthetic"
+        name = "gold" if self.corpus.gold else "held-out labelled" if self.labelled else "held-out synthetic"
         split = RetrievalSplit(name, "evaluation", {r["_id"]: r["text"] for r in rows}, self.corpus.texts,
                                {r["_id"]: set(r["relevant"]) for r in rows})
         return split, rows[0]["level"]
@@ -571,19 +763,14 @@ def hold_out_chunks(query_chunks: list[str], fraction: float, max_queries: int, 
     per_chunk = Counter(query_chunks)
     order = sorted(per_chunk)
     random.Random(seed).shuffle(order)
-    target = min(max_queries, round(len(query_chunks) * fraction))
-    held, count = set(), 0
-    for chunk in order:
-        if count >= target:
-            break
-        held.add(chunk)
-        count += per_chunk[chunk]
-    return held
+    return take_groups(order, per_chunk, min(max_queries, round(len(query_chunks) * fraction)))
 
 
 def _filter_examples(records, texts, cheap, trip) -> list[dict]:
     """One record per outcome of both filter passes (the held-out test queries are not shown)."""
 
+    if not records:  # labelled queries only (--synthetic none)
+        return []
     both = FilterReport(len(records), trip.kept, cheap.dropped + trip.dropped, {**cheap.reasons, **trip.reasons})
     table = both.examples(records, texts)
     return table.assign(document=table["document"].str.slice(0, 300)).to_dict("records")
@@ -593,9 +780,12 @@ def _headline(stage: str, info: dict) -> str:
     if stage == "chunks":  # what was left out or cut by length is worth a line: it may explain a small corpus
         return "; ".join([info.get("describe", ""), *info.get("notes", [])])
     if stage == "queries":
+        if not info.get("jobs"):
+            return "no LLM-written queries (labelled queries only)"
         return f"{info.get('jobs', 0)} queries by {info.get('llm')}, {info.get('malformed', 0)} malformed"
     if stage == "split":
-        return (f"{info.get('training queries')} training queries (after the filters), "
+        own = f" ({info['labelled training queries']} labelled)" if info.get("labelled training queries") else ""
+        return (f"{info.get('training queries')} training queries{own} (after the filters), "
                 f"{info.get('evaluation queries')} evaluation queries: {info.get('evaluation set')}")
     if stage == "mine":
         return f"{info.get('examples')} training examples; {info.get('report', '').splitlines()[0] if info.get('report') else ''}"

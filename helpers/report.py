@@ -114,15 +114,32 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
                    f"(overlap {cfg.overlap_words})."))
     if ch["notes"]:
         b.append(("ul", ch["notes"]))
-    b.append(("p", f"Queries written by `{q['llm']}`: {q['jobs']} jobs (one of the {', '.join(cfg.styles)} styles "
-                   "per chunk, chosen by its id), "
-                   f"{q['malformed']} malformed answers."))
-    dropped = ", ".join(f"{n} {r}" for r, n in sp["dropped (cheap)"].items()) or "none"
-    b.append(("p", f"Filters: {sp['after cheap filters']} of {sp['generated']} queries passed the model-free "
-                   f"filters (dropped: {dropped}); of the {sp['training candidates']} training candidates "
-                   f"{sp['dropped (round trip)']} failed the round trip (their chunk was not in the base model's "
-                   f"top 10), leaving **{sp['training queries']} training queries**."))
-    b.append(("table", pd.DataFrame(sp["examples"])))
+    own = sp.get("labelled")
+    if own:
+        counts = ", ".join(f"{own[s]['queries']} {s}" for s in ("train", "dev", "test"))
+        drops = ", ".join(f"{n} {why}" for why, n in own["dropped"].items()) or "none"
+        b.append(("p", f"Labelled queries from {own['source']} ({own['level']} level), split {own['split by']}: "
+                       f"{counts}; left out: {drops}. {own['training queries sharing a document with a test query']} "
+                       f"training queries share a relevant document with a test query. "
+                       f"**{sp['labelled training queries']} labelled and {sp['synthetic training queries']} "
+                       f"LLM-written training queries** (`--synthetic {cfg.synthetic}`)."))
+        if own["notes"]:
+            b.append(("ul", own["notes"]))
+    if q["jobs"]:
+        b.append(("p", f"Queries written by `{q['llm']}`: {q['jobs']} jobs (one of the {', '.join(cfg.styles)} styles "
+                       "per chunk, chosen by its id), "
+                       f"{q['malformed']} malformed answers."))
+        dropped = ", ".join(f"{n} {r}" for r, n in sp["dropped (cheap)"].items()) or "none"
+        leaked = sp.get("dropped (a test query's text)", 0)
+        b.append(("p", f"Filters: {sp['after cheap filters']} of {sp['generated']} queries passed the model-free "
+                       f"filters (dropped: {dropped}); {leaked} had the text of a test query and were dropped; "
+                       f"of the {sp['training candidates']} training candidates "
+                       f"{sp['dropped (round trip)']} failed the round trip (their chunk was not in the base model's "
+                       f"top 10), leaving **{sp.get('synthetic training queries', sp['training queries'])} "
+                       "LLM-written training queries**."))
+        b.append(("table", pd.DataFrame(sp["examples"])))
+    else:
+        b.append(("p", "No LLM-written queries: the labelled ones are all the training data."))
 
     b.append(("h2", "Hard negatives"))
     judge = f"rescored by `{cfg.judge}`" if cfg.judge else "scored by the base model"

@@ -62,6 +62,7 @@ class TrainResult:
     resumed_from: str | None = None
     world_size: int = 1  # processes that trained it (accelerate launch / torchrun)
     loss_history: list = field(default_factory=list)  # [step, loss] every logging_steps
+    reused: bool = False  # True: loaded from an earlier run under the same training key, not trained now
 
 
 def triplets_with_random_negatives(split, limit: int | None = None, seed: int = 0) -> list[tuple[str, str, str]]:
@@ -90,21 +91,29 @@ _KEY_CONFIG_FIELDS = [f for f in asdict(TrainConfig()) if f != "save_steps"]
 
 
 def training_key(data_fingerprint: str, cfg: TrainConfig, loss_module, base_fingerprint: str,
-                 world_size: int = 1) -> dict:
-    """What a checkpoint depends on: resuming is only sound when every part is equal.
+                 world_size: int = 1, callbacks=()) -> dict:
+    """What a checkpoint (or a final model) depends on: resuming or reusing is only sound when every
+    part is equal.
 
     The data (pairs and their order), every hyperparameter that shapes the optimisation (the
     step count too: it sets the learning-rate schedule), the loss (its class and its settings,
-    e.g. MNRL's scale), the base weights, and the number of processes (it multiplies the batch).
+    e.g. MNRL's scale), the base weights, the number of processes (it multiplies the batch), and
+    the callbacks that change which weights are kept (those with a ``training_key()`` method, such
+    as :class:`KeepBestOnDev`; a callback that only watches is left out).
     """
     config = asdict(cfg)
-    return {
+    key = {
         "data": data_fingerprint,
         "config": {f: config[f] for f in _KEY_CONFIG_FIELDS},
         "loss": _describe_loss(loss_module),
         "base_model": base_fingerprint,
         "world_size": int(world_size),
     }
+    shaping = [{"class": type(c).__qualname__, "settings": c.training_key()}
+               for c in callbacks or () if hasattr(c, "training_key")]
+    if shaping:
+        key["callbacks"] = json.loads(json.dumps(shaping, default=str, sort_keys=True))
+    return key
 
 
 def _describe_loss(loss_module) -> dict:
@@ -181,6 +190,7 @@ def fine_tune(
     show_progress_bar: bool = True,
     final_dir: str | os.PathLike | None = None,
     callbacks: list | None = None,
+    reuse: bool = False,
     **overrides,
 ):
     """Fine-tune ``base_model`` (short name, folder, or a loaded model) on (anchor, positive) pairs.
@@ -195,8 +205,11 @@ def fine_tune(
     equals this run's. Otherwise the run starts fresh, says which parts differ, and moves the old
     checkpoints to a new ``output_dir/superseded-*`` folder rather than deleting them. ``callbacks`` are
     ``transformers.TrainerCallback`` objects handed to the trainer. The final model is saved
-    to ``final_dir`` (default ``output_dir/final``; safetensors) with its model card and
-    ``training_manifest.json``. Returns ``(model, TrainResult)``.
+    to ``final_dir`` (default ``output_dir/final``; safetensors) with its model card,
+    ``training_manifest.json`` and its training key. With ``reuse=True`` a final model already
+    there under an equal key is loaded instead of trained (``TrainResult.reused`` says so): a
+    second run of a script costs no training, and a changed setting always trains anew.
+    Returns ``(model, TrainResult)``.
 
     Launched by ``accelerate launch`` or ``torchrun``, the trainer runs data-parallel on every
     process and only the main process writes files.
@@ -258,9 +271,17 @@ def fine_tune(
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # keeps the loss history, stops printing it
-    key = training_key(fp, cfg, loss_module, model_fingerprint(model), args.world_size)
+    key = training_key(fp, cfg, loss_module, model_fingerprint(model), args.world_size, callbacks)
+    final = Path(final_dir) if final_dir is not None else output_dir / "final"
+    if reuse and _saved_under(final, key):
+        model.max_seq_length = eval_length
+        return load_model(final), TrainResult(**{**read_manifest(final), "reused": True})
     is_main = args.process_index == 0
-    checkpoint = _resumable_checkpoint(output_dir, key, resume=resume and cfg.save_steps > 0, is_main=is_main)
+    # a callback that chooses weights (KeepBestOnDev) keeps its choice in memory, not in checkpoints:
+    # a resumed run could only choose among the epochs after the resume, so such runs start fresh
+    choosing = any(hasattr(c, "training_key") for c in callbacks or ())
+    checkpoint = _resumable_checkpoint(output_dir, key, resume=resume and cfg.save_steps > 0 and not choosing,
+                                       is_main=is_main)
     trainer.accelerator.wait_for_everyone()  # every process sees the same checkpoints before training
     if is_main:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -272,7 +293,6 @@ def fine_tune(
     history = [[h["step"], round(h["loss"], 4)] for h in trainer.state.log_history if "loss" in h]
     losses = [loss for _, loss in history]
 
-    final = Path(final_dir) if final_dir is not None else output_dir / "final"
     result = TrainResult(
         output_dir=str(final), base_model=str(base_name), n_pairs=len(pairs),
         data_fingerprint=fp, steps=int(out.global_step), seconds=round(seconds, 1),
@@ -280,19 +300,89 @@ def fine_tune(
         world_size=args.world_size, loss_history=history,
     )
     if is_main:
-        save_model(model, final, result)
+        save_model(model, final, result, key)
     trainer.accelerator.wait_for_everyone()  # no process returns before the model is on disk
     return model, result
 
 
-def save_model(model, folder: str | os.PathLike, result: TrainResult | None = None) -> Path:
-    """Save as safetensors with the model card, then ``training_manifest.json``; atomic by folder rename
-    (:func:`helpers.io.atomic_folder`: a folder already at ``folder`` is replaced whole)."""
+class KeepBestOnDev:
+    """Model selection on dev: score the model on a dev split at the end of every epoch and keep the
+    weights of the best epoch (recall@10 by default; ties go to the earlier epoch). Every epoch is
+    trained (the learning-rate schedule is the full run's); only the weights kept differ.
+
+    Hand it to :func:`fine_tune` (``callbacks=[keep]``) with the most epochs you are willing to
+    pay for; the saved model is the best epoch's, and ``keep.curve`` holds ``[epoch, step, dev
+    score]`` per epoch -- the learning curve, measured on dev only, so the test split stays
+    unread until the chosen model is scored once. Scoring uses the model's full text length
+    (``eval_length``), not the shorter training length.
+
+    Written for transformers' callback protocol without subclassing ``TrainerCallback``, so that
+    importing this module stays light: the trainer calls the ``on_*`` methods it finds.
+    """
+
+    def __init__(self, dev_split, eval_length: int, metric: str = "recall@10"):
+        self.dev, self.eval_length, self.metric = dev_split, eval_length, metric
+        self.curve: list[list] = []
+        self.best_epoch: int | None = None
+        self._best_score = -1.0
+        self._best_state = None
+
+    def training_key(self) -> dict:
+        """What makes the kept weights differ from a plain run's (see :func:`training_key`): the dev
+        queries, their relevant documents and the corpus they are searched in, the metric, the length."""
+        return {"metric": self.metric, "eval_length": self.eval_length, "dev": self.dev.fingerprint()}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.curve, self.best_epoch, self._best_score, self._best_state = [], None, -1.0, None
+        return control
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs):
+        from helpers.evaluation import evaluate
+
+        # scored as it will be used: full text length, eval mode (encode switches it); put back after
+        train_length, was_training = model.max_seq_length, model.training
+        model.max_seq_length = self.eval_length
+        score = evaluate(model, self.dev).mean(self.metric)
+        model.max_seq_length = train_length
+        model.train(was_training)
+        epoch = round(state.epoch, 2)  # a fraction when max_steps ends training mid-epoch
+        self.curve.append([epoch, int(state.global_step), round(score, 4)])
+        if score > self._best_score:
+            self._best_score, self.best_epoch = score, epoch
+            self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return control
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self._best_state is not None:
+            model.load_state_dict(self._best_state)
+        return control
+
+    def __getattr__(self, name):
+        if name.startswith("on_"):  # every other event of the protocol: nothing to do
+            return lambda args, state, control, **kwargs: control
+        raise AttributeError(name)
+
+
+def save_model(model, folder: str | os.PathLike, result: TrainResult | None = None, key: dict | None = None) -> Path:
+    """Save as safetensors with the model card, then ``training_manifest.json`` (and the training key,
+    when given); atomic by folder rename (:func:`helpers.io.atomic_folder`: a folder already at
+    ``folder`` is replaced whole)."""
     folder = Path(folder)
     with atomic_folder(folder) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         write_json(tmp / "training_manifest.json", asdict(result) if result else {})
+        if key is not None:
+            write_json(tmp / TRAINING_KEY_FILE, key)
     return folder
+
+
+def _saved_under(final: Path, key: dict) -> bool:
+    """Whether ``final`` holds a complete model saved under exactly ``key``."""
+    try:
+        return (json.loads((final / TRAINING_KEY_FILE).read_text()) == key
+                and (final / "training_manifest.json").is_file() and (final / "model.safetensors").is_file())
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def read_manifest(folder: str | os.PathLike) -> dict:

@@ -277,7 +277,7 @@ def test_bad_gold_queries_name_the_qrel(tmp_path):
     corpus = load_corpus(_beir(tmp_path / "b", ["q1\td1\t1"]))
     assert list(corpus.gold.queries) == ["q1"] and "1 query(ies) without a judgment" in corpus.notes[-1]
     (tmp_path / "b" / "qrels" / "test.tsv").unlink()
-    with pytest.raises(CorpusError, match="queries.jsonl but no qrels/test.tsv or qrels.tsv"):
+    with pytest.raises(CorpusError, match="queries.jsonl but no qrels/test.tsv, qrels/train.tsv or qrels.tsv"):
         load_corpus(tmp_path / "b")
     with pytest.raises(CorpusError, match="no gold query has a judgment"):
         load_corpus(_beir(tmp_path / "e", []))

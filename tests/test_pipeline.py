@@ -99,7 +99,7 @@ def test_full_run_writes_model_and_report_and_a_rerun_only_redoes_what_changed(m
     assert "held-out synthetic queries" in report and "![Recall@k" in report and "gcide-small" in report
     assert "data:image/png;base64," in (out / "report.html").read_text()
     eval_chunks = {r["relevant"][0] for r in map(json.loads, open(out / "eval_queries.jsonl"))}
-    train_chunks = {r["chunk"] for r in map(json.loads, open(out / "train_queries.jsonl"))}
+    train_chunks = {c for r in map(json.loads, open(out / "train_queries.jsonl")) for c in r["chunks"]}
     assert eval_chunks and not eval_chunks & train_chunks  # held out by chunk
 
     assert finetune(*args) == rc
@@ -219,3 +219,89 @@ def test_an_out_folder_that_is_a_file_or_inside_the_corpus_is_refused_before_any
     assert finetune("--corpus", corpus, "--out", corpus / "run") == 2
     assert "is inside --corpus" in capsys.readouterr().err
     assert not (corpus / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def labelled_inputs(tmp_path_factory):
+    """A team's own data, made from a shipped set: ICD-10-CM documents as a JSONL corpus, and a click log
+    built from their labelled queries (repeated rows, one spelled differently, one pair below the click
+    threshold) -- real text, in the shape a search log has."""
+    root = tmp_path_factory.mktemp("labelled")
+    icd = load_dataset("icd10cm")
+    qids = icd.splits["known_corpus"]["train"][:260]
+    docs = sorted({d for q in qids for d in icd.relevant[q]})
+    with open(root / "corpus.jsonl", "w") as f:
+        for d in docs:
+            f.write(json.dumps({"_id": d, "text": icd.corpus[d]}) + "\n")
+    rows = ["query,doc_id,clicks"]
+    for i, q in enumerate(qids):
+        text = icd.queries[q].replace('"', "'")
+        for d in sorted(icd.relevant[q]):
+            rows.append(f'"{text}",{d},2')
+            if i % 10 == 0:
+                rows.append(f'"{text.upper()}",{d},1')  # the same query, typed differently: summed
+    rows.append(f'"{icd.queries[qids[0]]}",{docs[-1]},0')  # a pair nobody clicked: dropped
+    (root / "log.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_a_query_log_trains_without_an_llm_never_on_a_held_out_text_and_says_so(labelled_inputs, inputs, capsys,
+                                                                              tmp_path):
+    out = tmp_path / "run"
+    rc = finetune("--corpus", labelled_inputs / "corpus.jsonl", "--query-log", labelled_inputs / "log.csv",
+                  "--synthetic", "none", "--out", out, "--general", inputs / "general", "--judge", "none",
+                  "--batch-size", "16", "--quiet")
+    assert rc == (0 if json.loads((out / "gate.json").read_text())["passed"] else 1)
+    split = json.loads((out / "stages" / "split.json").read_text())["info"]
+    own = split["labelled"]
+    assert split["synthetic training queries"] == 0 and split["labelled training queries"] == own["train"]["queries"]
+    assert own["test"]["queries"] == split["evaluation queries"] == 65  # --eval-fraction 0.25 of the 260 queries
+    assert own["dev"]["queries"] == 26 and own["train"]["queries"] == 169  # dev: 10%
+    assert own["dropped"] == {"pairs below min_clicks": 1}
+    train = [json.loads(line) for line in open(out / "train_queries.jsonl")]
+    test = [json.loads(line) for line in open(out / "eval_queries.jsonl")]
+    assert {r["origin"] for r in train} == {"labelled"}
+    assert not {r["text"].lower() for r in train} & {r["text"].lower() for r in test}
+    report = (out / "report.md").read_text()
+    assert "Labelled queries from log.csv" in report and "No LLM-written queries" in report
+    assert "labelled queries held out by query" in report
+
+    # by document: no test document is relevant to any training query, and the report counts it
+    out = tmp_path / "by-document"
+    assert finetune("--corpus", labelled_inputs / "corpus.jsonl", "--query-log", labelled_inputs / "log.csv",
+                    "--synthetic", "none", "--split-by", "document", "--out", out, "--until", "split", "--quiet") == 0
+    own = json.loads((out / "stages" / "split.json").read_text())["info"]["labelled"]
+    assert own["training queries sharing a document with a test query"] == 0
+    test_docs = {d for line in open(out / "eval_queries.jsonl") for d in json.loads(line)["relevant"]}
+    assert not test_docs & {c for line in open(out / "train_queries.jsonl") for c in json.loads(line)["chunks"]}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--query-log", "{root}/log.csv", "--train-queries", "{root}/q.jsonl", "--train-qrels", "{root}/q.tsv"],
+     "--query-log or --train-queries/--train-qrels, not both"),
+    (["--train-queries", "{root}/q.jsonl"], "--train-queries and --train-qrels go together"),
+    (["--query-log", "{root}/bad.csv"], "bad.csv:3: 'nope' is neither a document nor a chunk of the corpus"),
+    (["--query-log", "{root}/log.csv", "--min-clicks", "100"], "no (query, document) pair has 100 click(s) or more"),
+])
+def test_bad_labelled_input_stops_before_any_work(labelled_inputs, tmp_path, capsys, extra, message):
+    root = labelled_inputs
+    known = json.loads((root / "corpus.jsonl").read_text().splitlines()[0])["_id"]
+    (root / "bad.csv").write_text(f"query,doc_id\nfine,{known}\nbroken,nope\n")
+    args = [a.format(root=root) for a in extra]
+    assert finetune("--corpus", root / "corpus.jsonl", "--out", tmp_path / "out", *args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mix", ["uncovered", "all"])
+def test_split_by_document_never_writes_training_queries_for_held_out_documents(labelled_inputs, tmp_path, mix):
+    from helpers.pipeline import FinetuneConfig, Pipeline
+
+    cfg = FinetuneConfig(str(labelled_inputs / "corpus.jsonl"), str(tmp_path / "out"),
+                         query_log=str(labelled_inputs / "log.csv"), split_by="document", synthetic=mix)
+    run = Pipeline(cfg, show_progress_bar=False)
+    held = {d for part in (run.labelled.test, run.labelled.dev) for ids in part.relevant.values() for d in ids}
+    trained = {d for ids in run.labelled.train.relevant.values() for d in ids}
+    written = set(run._synthetic_chunks())  # one chunk per document in this corpus: chunk id = document id
+    assert held and not written & held
+    assert (written & trained) == (trained if mix == "all" else set())

@@ -188,3 +188,40 @@ def test_declared_prompts_are_used_by_evaluation_mining_and_training(tmp_path, m
     a, b = _weights(by_prompt), _weights(by_hand)
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
     assert by_prompt.prompts["query"] == "query: "  # saved with the fine-tuned model
+
+
+def test_reuse_loads_a_final_model_only_under_an_equal_key(tmp_path, pairs):
+    cfg = TrainConfig(max_steps=2, batch_size=16)
+    first, info = fine_tune("minilm", pairs, tmp_path / "run", cfg, show_progress_bar=False, reuse=True)
+    assert not info.reused and json.loads((tmp_path / "run" / "final" / TRAINING_KEY_FILE).read_text())
+    again, info2 = fine_tune("minilm", pairs, tmp_path / "run", cfg, show_progress_bar=False, reuse=True)
+    assert info2.reused and info2.seconds == info.seconds  # the first run's manifest, not a new run
+    assert np.array_equal(first.encode(["CABG"]), again.encode(["CABG"]))
+    changed, info3 = fine_tune("minilm", pairs, tmp_path / "run", replace(cfg, learning_rate=1e-4),
+                               show_progress_bar=False, reuse=True)
+    assert not info3.reused and not np.allclose(changed.encode(["CABG"]), first.encode(["CABG"]))
+    # the default trains anew even under an equal key
+    _, info4 = fine_tune("minilm", pairs, tmp_path / "run", replace(cfg, learning_rate=1e-4), show_progress_bar=False)
+    assert not info4.reused
+
+
+def test_keep_best_on_dev_saves_the_best_epoch_and_is_part_of_the_key(tmp_path, pairs):
+    from helpers.evaluation import evaluate
+    from helpers.models import load_model
+    from helpers.training import KeepBestOnDev
+
+    dev = load_dataset("clinical_abbrev").subsample(200, {"train": 0, "dev": 40, "test": 0}).split("dev")
+    student = load_model("minilm")
+    keep = KeepBestOnDev(dev, eval_length=student.max_seq_length)
+    # a learning rate far too high for this model: later epochs are unlikely to be the best, which
+    # is what the callback must cope with
+    model, info = fine_tune(student, pairs, tmp_path / "run", TrainConfig(epochs=3, batch_size=16, learning_rate=5e-4),
+                            show_progress_bar=False, callbacks=[keep])
+    assert [row[0] for row in keep.curve] == [1, 2, 3]
+    best = max(row[2] for row in keep.curve)
+    assert keep.best_epoch == next(row[0] for row in keep.curve if row[2] == best)
+    assert keep.best_epoch < 3  # measured here: epoch 1 is best, so the weights must be put back
+    saved = load_model(tmp_path / "run" / "final")
+    assert round(evaluate(saved, dev).mean(), 4) == best  # the saved weights are the best epoch's
+    key = json.loads((tmp_path / "run" / "final" / TRAINING_KEY_FILE).read_text())
+    assert key["callbacks"][0]["class"] == "KeepBestOnDev" and key["callbacks"][0]["settings"]["metric"] == "recall@10"
