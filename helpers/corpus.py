@@ -364,6 +364,14 @@ class Corpus:
     def source_of(self) -> dict[str, str]:
         return {c.id: c.source for c in self.chunks}
 
+    @cached_property
+    def chunks_of(self) -> dict[str, list[str]]:
+        """{document id: its chunk ids, in order}: the inverse of :attr:`source_of`."""
+        out: dict[str, list[str]] = {}
+        for c in self.chunks:
+            out.setdefault(c.source, []).append(c.id)
+        return out
+
     def fingerprint(self) -> str:
         return fingerprint_texts((c.id, c.text) for c in self.chunks)
 

@@ -220,8 +220,9 @@ def _world() -> tuple[int, int]:
 # ----------------------------------------------------------------------------- checks before work
 
 
-def preflight(cfg: FinetuneConfig) -> Corpus:
-    """Every check that needs no model: options, the documents, the sizes, the models' names.
+def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
+    """Every check that needs no model: options, the documents, labelled queries, the sizes, the
+    models' names. Returns the corpus and the labelled queries (:func:`labelled_queries`) it read.
     Raises :class:`CorpusError` / :class:`PipelineError` / ``ModelNotFoundError`` with what to fix."""
 
     for name in (cfg.until, cfg.only):
@@ -298,7 +299,7 @@ def preflight(cfg: FinetuneConfig) -> Corpus:
             raise PipelineError(f"--llm {cfg.llm}: {e}") from None
     elif not cfg.llm_model:
         raise PipelineError("--llm-base-url needs --llm-model (the model name the server serves)")
-    return corpus
+    return corpus, labelled
 
 
 def labelled_queries(cfg: FinetuneConfig, corpus: Corpus) -> LabelledSplits | None:
@@ -345,13 +346,6 @@ def labelled_queries(cfg: FinetuneConfig, corpus: Corpus) -> LabelledSplits | No
     return splits
 
 
-def _chunks_of(corpus: Corpus) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for c in corpus.chunks:
-        out.setdefault(c.source, []).append(c.id)
-    return out
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -373,8 +367,8 @@ class Pipeline:
     def __init__(self, cfg: FinetuneConfig, corpus: Corpus | None = None, show_progress_bar: bool = True):
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.corpus = corpus or preflight(cfg)
-        self.labelled = labelled_queries(cfg, self.corpus)
+        # preflight reads the labelled queries once; a corpus handed in has had no preflight
+        self.corpus, self.labelled = preflight(cfg) if corpus is None else (corpus, labelled_queries(cfg, corpus))
         self.log = StageLog(self.out)
         self.outputs: dict[str, str] = {}  # stage -> hash of what it wrote, in this session
         self.result = PipelineResult(self.out)
@@ -475,7 +469,7 @@ class Pipeline:
         train = self.labelled.train
         ids = set().union(*train.relevant.values())
         if train.level == "document":
-            chunks_of = _chunks_of(self.corpus)
+            chunks_of = self.corpus.chunks_of
             ids = {c for d in ids for c in chunks_of.get(d, [])}
         return {c: t for c, t in texts.items() if c not in ids and c not in self._held_out_chunks()}
 
@@ -525,7 +519,7 @@ class Pipeline:
         toward: its chunks as labelled or, for a label that names a document of several chunks, the chunk
         of it the base model finds closest to the query (the others may not say what the query asks)."""
         train = self.labelled.train
-        chunks_of = _chunks_of(self.corpus) if train.level == "document" else {}
+        chunks_of = self.corpus.chunks_of if train.level == "document" else {}
         several = sorted({d for ids in train.relevant.values() for d in ids if len(chunks_of.get(d, ())) > 1})
         best: dict[tuple[str, str], str] = {}
         if several:
