@@ -36,7 +36,7 @@ ladder: $(STAMP)
 quick: $(STAMP)
 	$(PY) -m helpers reproduce --quick --datasets clinical_abbrev
 
-PYTEST := $(PY) -m pytest -q tests --doctest-modules helpers --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
+PYTEST := $(PY) -m pytest -q --durations=15 tests --doctest-modules helpers --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # the lessons share one embedding cache on disk (helpers.evaluation.course_cache); each test run
 # starts its own empty, so every run encodes what it checks, once

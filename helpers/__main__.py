@@ -176,7 +176,8 @@ def _add_finetune(sub) -> None:
                         "document (no test document is relevant to a training query) (default: %(default)s)")
     g.add_argument("--synthetic", choices=SYNTHETIC_MIX, default=d.synthetic,
                    help="with labelled training queries, which chunks the LLM still writes queries for: all, those "
-                        "no labelled query points at, or none (default: %(default)s)")
+                        "no labelled query points at, or none; 'none' was best on ICD-10-CM's dev queries with the "
+                        "default 270M writer (benchmarks/own_labels.py) (default: %(default)s)")
     g = fp.add_argument_group("synthetic queries")
     g.add_argument("--llm", default=d.llm, help="local GGUF model: gemma3-270m, smollm2-135m or a .gguf path "
                                                 "(default: %(default)s)")
@@ -191,6 +192,8 @@ def _add_finetune(sub) -> None:
     g.add_argument("--llm-concurrency", type=int, default=d.llm_concurrency,
                    help="requests in flight to the server (default: %(default)s)")
     g.add_argument("--llm-timeout", type=float, default=d.llm_timeout, help="seconds per request (default: %(default)s)")
+    g.add_argument("--llm-cache", help="file of the LLM's answers, one per job; runs naming the same file share the answers "
+                                       "already written (default: OUT/cache/llm_queries.jsonl)")
     g.add_argument("--styles", nargs="+", default=list(d.styles), choices=list(STYLES),
                    help="query styles; each chunk gets one, chosen by a hash of its id, so that adding documents "
                         "leaves every cached answer valid (default: %(default)s)")
@@ -223,6 +226,10 @@ def _add_finetune(sub) -> None:
                    help="a negative must score below (1 - margin) x the positive's score; negative: no margin "
                         "(default: %(default)s)")
     g.add_argument("--epochs", type=float, default=d.epochs, help="passes over the training examples (default: %(default)s)")
+    g.add_argument("--keep-best-epoch", action="store_true",
+                   help="score the model on dev queries after every epoch and keep the best epoch's weights, so "
+                        "--epochs is the most you will pay for. Dev: your labelled dev queries (a BEIR qrels/dev.tsv, "
+                        "or held out of your labelled queries), or without labels held-out synthetic ones")
     g.add_argument("--learning-rate", type=float, default=d.learning_rate,
                    help="peak learning rate, after 10%% warm-up (default: %(default)s)")
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="per process (default: %(default)s)")

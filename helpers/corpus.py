@@ -457,8 +457,14 @@ def _read_gold(queries_path: Path, qrels_path: Path, corpus: Corpus) -> GoldQuer
     if not relevant and not problems:
         problems.append(f"{qrels_path}: no gold query has a judgment (a positive score) here")
     raise_if_problems(problems, "gold queries", error=CorpusError)
-    # a BEIR queries.jsonl holds every split's queries; the qrels file names the ones to test on
-    unjudged = [q for q in queries if q not in relevant]
+    # a BEIR queries.jsonl holds every split's queries; the qrels file names the ones to test on, and the
+    # folder's other qrels files (train.tsv, dev.tsv) judge the rest: only queries judged nowhere are worth a note
+    judged_elsewhere = set()
+    if qrels_path.parent.name == "qrels":
+        for other in sorted(qrels_path.parent.glob("*.tsv")):
+            if other != qrels_path:
+                judged_elsewhere |= {qid for _, qid, _, _ in read_qrels(other, [])}  # their errors: helpers.labelled
+    unjudged = [q for q in queries if q not in relevant and q not in judged_elsewhere]
     if unjudged:
         corpus.notes.append(f"{len(unjudged)} query(ies) without a judgment in {qrels_path.name} left out "
                             f"of the evaluation, e.g. {unjudged[:3]}")

@@ -625,6 +625,39 @@ def make_splits(
     return {"known_corpus": known, "unseen_documents": unseen}
 
 
+def write_beir(folder: str | Path, splits: dict[str, RetrievalSplit]) -> Path:
+    """Write ``splits`` (``{"train": ..., "dev": ..., "test": ...}``, any of them, over one corpus) as a
+    standard BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/<split>.tsv``. Each file is
+    written atomically. What :func:`helpers.corpus.load_corpus` and ``python -m helpers finetune``
+    read back as a team's own labelled set.
+
+    >>> import tempfile
+    >>> ds = load_dataset("wordnet")
+    >>> root = write_beir(tempfile.mkdtemp(), {"test": ds.split("test", limit=3)})
+    >>> sorted(str(p.relative_to(root)) for p in root.rglob("*.*"))
+    ['corpus.jsonl', 'qrels/test.tsv', 'queries.jsonl']
+    """
+    if not splits:
+        raise ValueError("no split to write")
+    corpus = next(iter(splits.values())).corpus
+    if any(s.corpus is not corpus and s.corpus != corpus for s in splits.values()):
+        raise ValueError(f"splits {sorted(splits)} are over different corpora: a BEIR folder has one")
+    seen: dict[str, str] = {}
+    for name, split in splits.items():
+        for q in split.queries:
+            if q in seen:
+                raise ValueError(f"query {q!r} is in splits {seen[q]!r} and {name!r}")
+            seen[q] = name
+    root = Path(folder)
+    write_jsonl(root / "corpus.jsonl", ({"_id": d, "text": t} for d, t in corpus.items()))
+    write_jsonl(root / "queries.jsonl", ({"_id": q, "text": t} for s in splits.values() for q, t in s.queries.items()))
+    for name, split in splits.items():
+        with atomic_write(root / "qrels" / f"{name}.tsv") as f:
+            f.write("query-id\tcorpus-id\tscore\n")
+            f.writelines(f"{q}\t{d}\t1\n" for q in split.queries for d in sorted(split.relevant[q]))
+    return root
+
+
 def save_dataset(
     root: str | Path,
     corpus: dict[str, str],

@@ -156,6 +156,11 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
     b.append(("p", f"`{tr['base_model']}` fine-tuned on {tr['n_pairs']} examples: {tr['steps']} steps, "
                    f"{tr['seconds']:.0f} s, {tr['world_size']} process(es), final loss {tr['final_loss']}. "
                    f"Model and manifest: `{out / 'model'}`."))
+    if tr.get("dev curve"):
+        curve = ", ".join(f"epoch {e:g}: {100 * score:.1f}" for e, _, score in tr["dev curve"])
+        b.append(("p", f"Epochs chosen on dev: up to {cfg.epochs:g} trained, **epoch {tr['kept epoch']:g} kept**, the "
+                       f"best recall@10 on {tr['dev queries']} dev queries ({sp['dev set']}); the test queries "
+                       f"were not read to choose. Dev recall@10 by epoch (0: the base model): {curve}."))
     metrics = pd.DataFrame(ev["metrics"]).T
     metrics.index.name = "set/model"
     b.append(("table", metrics))

@@ -158,6 +158,14 @@ def test_beir_folder_brings_its_gold_queries_at_document_or_chunk_level(tmp_path
     assert corpus.gold.level == "chunk"
 
 
+def test_a_beir_query_judged_in_no_qrels_file_gets_a_note_one_judged_for_training_does_not(tmp_path):
+    root = _beir(tmp_path / "a", ["q1\td1\t1"])
+    assert load_corpus(root).notes == ["1 query(ies) without a judgment in test.tsv left out of the evaluation, "
+                                       "e.g. ['q2']"]
+    _write(root / "qrels" / "train.tsv", "query-id\tcorpus-id\tscore\nq2\td2\t1\n")
+    assert load_corpus(root).notes == []
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

@@ -10,6 +10,7 @@ from helpers.data import (
     load_dataset,
     make_splits,
     save_dataset,
+    write_beir,
 )
 
 
@@ -193,9 +194,10 @@ def test_subsample_keeps_every_relevant_document():
 # ----------------------------------------------------------------------------- a standard BEIR folder
 
 
-def write_beir(folder, ds, splits, unjudged=()):
+def write_beir_ids(folder, ds, splits, unjudged=()):
     """``ds`` as a BEIR folder: corpus.jsonl, the splits' queries (and ``unjudged`` ones) in queries.jsonl,
-    qrels/<split>.tsv per split."""
+    qrels/<split>.tsv per split. Written by hand, not by :func:`helpers.data.write_beir`: these tests
+    need folders that function refuses to write (a query in two split files, unjudged queries)."""
     (folder / "qrels").mkdir(parents=True)
     (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n"
                                                  for d, t in ds.corpus.items()))
@@ -211,7 +213,7 @@ def test_a_beir_folder_loads_with_its_qrels_files_as_splits(tmp_path):
     shipped = load_dataset("clinical_abbrev")
     splits = shipped.splits["known_corpus"]
     # no dev file (allowed), and the dev queries in queries.jsonl without a judgment
-    write_beir(tmp_path, shipped, {"train": splits["train"], "test": splits["test"]}, unjudged=splits["dev"])
+    write_beir_ids(tmp_path, shipped, {"train": splits["train"], "test": splits["test"]}, unjudged=splits["dev"])
     with pytest.warns(UserWarning, match="have no positive judgment in qrels/ and are left out"):
         ds = load_dataset(tmp_path)
     unjudged = [q for q in shipped.queries if q in set(splits["dev"])]  # in queries.jsonl order
@@ -231,7 +233,7 @@ def test_a_beir_folder_never_trains_on_a_test_query_text(tmp_path):
     test_text = ds.queries[parts["test"][0]]
     copy = parts["train"][0]
     ds.queries[copy] = "  " + test_text.upper() + " "  # the same query, typed differently
-    write_beir(tmp_path, ds, {s: parts[s] for s in ("train", "dev", "test")})
+    write_beir_ids(tmp_path, ds, {s: parts[s] for s in ("train", "dev", "test")})
     with pytest.warns(UserWarning, match=r"1 train query\(ies\) left out: their text is also a test query's"):
         loaded = load_dataset(tmp_path)
     assert copy not in loaded.split("train").queries and copy not in loaded.relevant
@@ -242,10 +244,25 @@ def test_a_query_judged_in_two_beir_split_files_is_an_error(tmp_path):
     ds = load_dataset("clinical_abbrev").subsample(200, {"train": 30, "dev": 0, "test": 10})
     parts = ds.splits["known_corpus"]
     both = parts["test"][0]
-    write_beir(tmp_path, ds, {"train": parts["train"] + [both], "test": parts["test"]})
+    write_beir_ids(tmp_path, ds, {"train": parts["train"] + [both], "test": parts["test"]})
     with pytest.raises(DataError, match=rf"qrels/test.tsv:2: query '{both}' is judged in test and in train "
                                         r"\(.*qrels/train.tsv:\d+\): a query belongs to one split"):
         load_dataset(tmp_path)
+
+
+def test_write_beir_round_trips_through_load_dataset_and_refuses_a_query_in_two_splits(tmp_path):
+    ds = load_dataset("clinical_abbrev").subsample(300, {"train": 40, "dev": 10, "test": 20})
+    splits = {s: ds.split(s) for s in ("train", "dev", "test")}
+    loaded = load_dataset(write_beir(tmp_path / "beir", splits))
+    assert loaded.corpus == ds.corpus
+    for name, split in splits.items():
+        back = loaded.split(name)
+        assert set(back.queries.items()) == set(split.queries.items()) and back.relevant == split.relevant
+    both = next(iter(splits["test"].queries))
+    splits["train"].queries[both] = splits["test"].queries[both]
+    with pytest.raises(ValueError, match=f"query '{both}' is in splits 'train' and 'test'"):
+        write_beir(tmp_path / "bad", splits)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_a_folder_without_any_qrels_says_both_layouts(tmp_path):

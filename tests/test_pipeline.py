@@ -123,6 +123,19 @@ def test_full_run_writes_model_and_report_and_a_rerun_only_redoes_what_changed(m
                                                     "evaluate": "ran"}
 
 
+def test_keep_best_epoch_without_labels_chooses_on_held_out_synthetic_queries(mined, inputs, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(mined, out)
+    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
+                    "--keep-best-epoch", "--epochs", "2", "--until", "train") == 0
+    rows = {name: [json.loads(line) for line in open(out / f"{name}_queries.jsonl")] for name in ("train", "dev", "eval")}
+    chunks = {name: {c for r in part for c in r.get("chunks", r.get("relevant"))} for name, part in rows.items()}
+    assert rows["dev"] and not chunks["dev"] & chunks["train"] and not chunks["dev"] & chunks["eval"]
+    trained = json.loads((out / "stages" / "train.json").read_text())["info"]
+    assert trained["dev queries"] == len(rows["dev"]) and [row[0] for row in trained["dev curve"]] == [0, 1, 2]
+    assert trained["kept epoch"] in (1, 2)
+
+
 def test_only_needs_the_earlier_stages(tmp_path, inputs, capsys):
     assert finetune("--corpus", inputs / "docs", "--out", tmp_path, *FAST, "--only", "train") == 2
     assert "run the earlier stages first" in capsys.readouterr().err
@@ -250,7 +263,7 @@ def test_a_query_log_trains_without_an_llm_never_on_a_held_out_text_and_says_so(
     out = tmp_path / "run"
     rc = finetune("--corpus", labelled_inputs / "corpus.jsonl", "--query-log", labelled_inputs / "log.csv",
                   "--synthetic", "none", "--out", out, "--general", inputs / "general", "--judge", "none",
-                  "--batch-size", "16", "--quiet")
+                  "--batch-size", "16", "--epochs", "2", "--keep-best-epoch", "--quiet")
     assert rc == (0 if json.loads((out / "gate.json").read_text())["passed"] else 1)
     split = json.loads((out / "stages" / "split.json").read_text())["info"]
     own = split["labelled"]
@@ -265,6 +278,11 @@ def test_a_query_log_trains_without_an_llm_never_on_a_held_out_text_and_says_so(
     report = (out / "report.md").read_text()
     assert "Labelled queries from log.csv" in report and "No LLM-written queries" in report
     assert "labelled queries held out by query" in report
+    # the epoch is chosen on the 26 dev queries: the base model (epoch 0), then each trained epoch
+    trained = json.loads((out / "stages" / "train.json").read_text())["info"]
+    assert trained["dev queries"] == 26 and [row[0] for row in trained["dev curve"]] == [0, 1, 2]
+    best = max(trained["dev curve"][1:], key=lambda row: (row[2], -row[0]))
+    assert trained["kept epoch"] == best[0] and f"epoch {best[0]:g} kept" in report
 
     # by document: no test document is relevant to any training query, and the report counts it
     out = tmp_path / "by-document"
@@ -279,6 +297,8 @@ def test_a_query_log_trains_without_an_llm_never_on_a_held_out_text_and_says_so(
 @pytest.mark.parametrize("extra, message", [
     (["--query-log", "{root}/log.csv", "--train-queries", "{root}/q.jsonl", "--train-qrels", "{root}/q.tsv"],
      "--query-log or --train-queries/--train-qrels, not both"),
+    (["--query-log", "{root}/log.csv", "--queries", "{root}/gold.jsonl", "--qrels", "{root}/gold.tsv",
+      "--keep-best-epoch"], "--keep-best-epoch chooses the epoch on dev queries and there are none"),
     (["--train-queries", "{root}/q.jsonl"], "--train-queries and --train-qrels go together"),
     (["--query-log", "{root}/bad.csv"], "bad.csv:3: 'nope' is neither a document nor a chunk of the corpus"),
     (["--query-log", "{root}/log.csv", "--min-clicks", "100"], "no (query, document) pair has 100 click(s) or more"),
@@ -287,6 +307,9 @@ def test_bad_labelled_input_stops_before_any_work(labelled_inputs, tmp_path, cap
     root = labelled_inputs
     known = json.loads((root / "corpus.jsonl").read_text().splitlines()[0])["_id"]
     (root / "bad.csv").write_text(f"query,doc_id\nfine,{known}\nbroken,nope\n")
+    (root / "gold.jsonl").write_text("".join(json.dumps({"_id": f"g{i}", "text": f"gold query {i}"}) + "\n"
+                                             for i in range(20)))
+    (root / "gold.tsv").write_text("".join(f"g{i}\t{known}\t1\n" for i in range(20)))
     args = [a.format(root=root) for a in extra]
     assert finetune("--corpus", root / "corpus.jsonl", "--out", tmp_path / "out", *args) == 2
     assert message in capsys.readouterr().err
