@@ -1,7 +1,7 @@
 """Lesson 6's measured example: a shipped dataset run through ``python -m helpers finetune`` as if it
 were a team's own labelled set, beside the same documents with LLM-written queries only.
 
-    python benchmarks/own_labels.py                        # icd10cm: three runs, ~45 min on 2 cores
+    python benchmarks/own_labels.py                        # icd10cm: three runs, about an hour on 2 cores
     python benchmarks/own_labels.py --dataset clinical_abbrev
 
 The dataset is written as a standard BEIR folder (:func:`helpers.data.write_beir`): the ladder's
