@@ -105,7 +105,7 @@ def per_query_recall(dataset: str, rows: list[dict], outs: dict[str, Path], ladd
     import numpy as np
 
     from helpers.data import load_dataset
-    from helpers.evaluation import course_cache, evaluate
+    from helpers.evaluation import course_cache, evaluate, query_clusters
     from helpers.models import load_model
 
     test, cache = load_dataset(dataset).split("test"), course_cache()
@@ -121,7 +121,7 @@ def per_query_recall(dataset: str, rows: list[dict], outs: dict[str, Path], ladd
         cached = json.loads((ROOT / "results" / "ladder" / f"{dataset}.json").read_text())
         by_id = dict(zip(cached["test_query_ids"], cached["rungs"]["recipe"]["test_recall10"]))
         arrays[ladder["name"]] = np.array([by_id[q] for q in test.queries])
-    return list(test.queries), arrays
+    return list(test.queries), arrays, query_clusters([test.relevant[q] for q in test.queries])
 
 
 def ladder_recipe(dataset: str) -> dict | None:
@@ -139,6 +139,7 @@ def ladder_recipe(dataset: str) -> dict | None:
 def main() -> None:
     import numpy as np
 
+    from helpers.evaluation import bootstrap_name
     from helpers.experiments import compare_rows, save_rows
     from helpers.io import atomic_write
 
@@ -161,10 +162,10 @@ def main() -> None:
     base = {"name": "no fine-tuning", "pairs": 0, "recall@10": rows[0]["recall@10_before"], "lift": 0.0,
             "ci_low": 0.0, "ci_high": 0.0, "gate": "-"}
     rows = [base, *rows, *([ladder] if ladder else [])]
-    query_ids, recall = per_query_recall(args.dataset, rows, outs, ladder)
+    query_ids, recall, clusters = per_query_recall(args.dataset, rows, outs, ladder)
     path = OUT / f"own_labels_{args.dataset}.csv"
     with atomic_write(path.with_suffix(".per_query.npz"), "wb") as f:  # the layout of Experiment.save
-        np.savez_compressed(f, query_ids=np.array(query_ids), names=np.array(list(recall)),
+        np.savez_compressed(f, query_ids=np.array(query_ids), clusters=clusters, names=np.array(list(recall)),
                             recall_at_10=np.stack(list(recall.values())))
     # the same data and recipe through two doors: the difference, paired over the same test queries
     doors = None if ladder is None else compare_rows(path, "labelled only", ladder["name"])
@@ -172,7 +173,7 @@ def main() -> None:
         "dataset": args.dataset, "protocol": "known_corpus", "student": "minilm",
         "command": "python benchmarks/own_labels.py" + (f" --dataset {args.dataset}" if args.dataset != "icd10cm" else ""),
         "finetune_flags": RECIPE + ["--llm-cache", "<shared>"], "variants": {k: v[1] for k, v in VARIANTS.items()},
-        "scored_on": "test", "chosen_on": "dev",
+        "scored_on": "test", "chosen_on": "dev", "bootstrap": bootstrap_name(clusters),
         "synthetic_mix_chosen_on_dev": chosen["name"],
         "labelled_only_minus_ladder_recipe": doors,
     })

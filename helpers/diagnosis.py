@@ -282,7 +282,7 @@ def fine_tuning_verdict(dense: EvalResult, cheaper: dict[str, EvalResult], n_pai
     when given, else the course's band for ``tier``.
     """
     best_name, best = max(cheaper.items(), key=lambda kv: kv[1].mean())
-    lo, hi = paired_bootstrap(best.per_query["recall@10"], dense.per_query["recall@10"])[1:]
+    lo, hi = paired_bootstrap(best.per_query["recall@10"], dense.per_query["recall@10"], clusters=dense.clusters)[1:]
     gap = best.mean() < target_recall
     adopt = f"; adopt {best_name} first (CI of its gain over dense: [{100 * lo:+.1f}, {100 * hi:+.1f}])" if lo > 0 else ""
     clustered = clusters.clustered()

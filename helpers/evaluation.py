@@ -8,7 +8,11 @@ over the *whole* corpus. Metrics use the same definitions as sentence-transforme
 - MRR@10   = 1 / rank of the first relevant document in the top 10 (0 if none)
 - nDCG@10  = binary-relevance DCG@10 divided by the ideal DCG@10
 
-Every lift is reported with a paired bootstrap 95% confidence interval over test queries.
+Every lift is reported with a paired bootstrap 95% confidence interval over test queries. Queries
+that share a relevant document (directly or through other queries) are not independent -- ten
+phrasings of one ICD-10-CM code succeed or fail together -- so the bootstrap resamples such groups
+whole (a cluster bootstrap, :func:`query_clusters`); where no two queries share a document the
+groups are single queries and it is the plain per-query bootstrap.
 
 >>> import numpy as np
 >>> m = retrieval_metrics([["d1", "d2"], ["d3", "d1"]], [{"d2"}, {"d9"}], ks=(1, 2))
@@ -62,25 +66,80 @@ def retrieval_metrics(ranked: list[list[str]], relevant: list[set[str]], ks=KS) 
     return out
 
 
+def query_clusters(relevant: list[set[str]]) -> np.ndarray:
+    """One label per query: queries that share a relevant document, directly or through other
+    queries, get the same label. Labels count up in order of first appearance, so a split in which
+    no two queries share a document gets ``0, 1, ..., n-1``.
+
+    >>> query_clusters([{"a"}, {"b"}, {"a", "c"}, {"c"}, {"d"}]).tolist()
+    [0, 1, 0, 0, 2]
+    """
+    parent: dict[str, str] = {}
+
+    def root(d: str) -> str:
+        while parent.setdefault(d, d) != d:
+            parent[d] = d = parent[parent[d]]
+        return d
+
+    for rel in relevant:
+        first, *rest = sorted(rel) or [None]
+        for d in rest:
+            parent[root(d)] = root(first)
+    labels: dict = {}
+    out = np.empty(len(relevant), dtype=np.int64)
+    for i, rel in enumerate(relevant):
+        key = root(min(rel)) if rel else ("no relevant document", i)
+        out[i] = labels.setdefault(key, len(labels))
+    return out
+
+
 def paired_bootstrap(after: np.ndarray, before: np.ndarray, n_resamples: int = 10_000, seed: int = 0,
-                     confidence: float = 0.95) -> tuple[float, float, float]:
+                     confidence: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float, float]:
     """Mean of ``after - before`` and its bootstrap CI, resampling queries (paired).
+
+    ``clusters`` (one label per query, e.g. from :func:`query_clusters`) resamples whole groups of
+    queries instead: each resample draws as many groups as there are, with replacement, and takes
+    the mean over all their queries. With every query in its own group the result is the same as
+    without ``clusters``, bit for bit.
 
     >>> a = np.array([1, 1, 1, 0.]); b = np.array([0, 0, 1, 0.])
     >>> d, lo, hi = paired_bootstrap(a, b)
     >>> round(d, 2), lo <= d <= hi
     (0.5, True)
+    >>> paired_bootstrap(a, b, clusters=np.arange(4)) == (d, lo, hi)
+    True
     """
     after, before = np.asarray(after, float), np.asarray(before, float)
     if after.shape != before.shape or after.ndim != 1 or len(after) == 0:
         raise ValueError(f"need two equal-length, non-empty per-query arrays; got {after.shape} and {before.shape}")
     diff = after - before
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(diff), size=(n_resamples, len(diff)))
-    means = diff[idx].mean(axis=1)
+    group = None
+    if clusters is not None:
+        if np.shape(clusters) != diff.shape:
+            raise ValueError(f"need one cluster label per query; got {np.shape(clusters)} for {diff.shape} queries")
+        _, group = np.unique(clusters, return_inverse=True)
+    if group is None or group.max() + 1 == len(diff):  # every query alone: the per-query bootstrap
+        idx = rng.integers(0, len(diff), size=(n_resamples, len(diff)))
+        means = diff[idx].mean(axis=1)
+    else:
+        sums, sizes = np.bincount(group, weights=diff), np.bincount(group)
+        idx = rng.integers(0, len(sums), size=(n_resamples, len(sums)))
+        means = sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(means, [alpha, 1 - alpha])
     return float(diff.mean()), float(lo), float(hi)
+
+
+def bootstrap_name(clusters: np.ndarray | None) -> str:
+    """How a CI over these queries is resampled, for tables.
+
+    >>> bootstrap_name(None), bootstrap_name(np.array([0, 1, 0]))
+    ('per query', 'cluster (2 groups of 3 queries)')
+    """
+    if clusters is None or len(np.unique(clusters)) == len(clusters):
+        return "per query"
+    return f"cluster ({len(np.unique(clusters)):,} groups of {len(clusters):,} queries)"
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -238,6 +297,7 @@ class EvalResult:
     query_ids: list[str]
     per_query: dict[str, np.ndarray]
     rankings: list[list[str]] = field(repr=False, default_factory=list)
+    clusters: np.ndarray | None = field(repr=False, default=None)  # see query_clusters
 
     @property
     def n(self) -> int:
@@ -283,8 +343,9 @@ def score_rankings(rankings: list[list[str]], split, name: str, dataset: str = "
     qids = list(split.queries)
     if len(rankings) != len(qids):
         raise ValueError(f"{len(rankings)} rankings for {len(qids)} queries")
-    per_query = retrieval_metrics(rankings, [split.relevant[q] for q in qids])
-    return EvalResult(name, dataset, split.name, split.protocol, qids, per_query, rankings)
+    relevant = [split.relevant[q] for q in qids]
+    return EvalResult(name, dataset, split.name, split.protocol, qids, retrieval_metrics(rankings, relevant),
+                      rankings, query_clusters(relevant))
 
 
 @dataclass
@@ -296,24 +357,29 @@ class Lift:
     ci_low: float
     ci_high: float
     n: int
+    clusters: int = 0  # groups the bootstrap resampled; 0 = every query alone
 
     def __str__(self) -> str:
+        groups = f" in {self.clusters} clusters" if self.clusters else ""
         return (f"{self.metric}: {100 * self.before:.1f} -> {100 * self.after:.1f} "
-                f"({100 * self.delta:+.1f} pts, 95% CI [{100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}], n={self.n})")
-
+                f"({100 * self.delta:+.1f} pts, 95% CI [{100 * self.ci_low:+.1f}, {100 * self.ci_high:+.1f}], "
+                f"n={self.n}{groups})")
 
 
 def lift(after: EvalResult, before: EvalResult, metric: str = "recall@10", seed: int = 0) -> Lift:
-    """Paired lift of ``after`` over ``before`` on the same queries, with a 95% bootstrap CI."""
+    """Paired lift of ``after`` over ``before`` on the same queries, with a 95% bootstrap CI
+    (a cluster bootstrap where queries share relevant documents: see :func:`paired_bootstrap`)."""
     if after.query_ids != before.query_ids:
         raise ValueError("lift needs both results on the same queries in the same order")
     a, b = after.per_query[metric], before.per_query[metric]
-    d, lo, hi = paired_bootstrap(a, b, seed=seed)
-    return Lift(metric, float(b.mean()), float(a.mean()), d, lo, hi, len(a))
+    clusters = after.clusters if after.clusters is not None else before.clusters
+    d, lo, hi = paired_bootstrap(a, b, seed=seed, clusters=clusters)
+    groups = len(np.unique(clusters)) if clusters is not None else 0
+    return Lift(metric, float(b.mean()), float(a.mean()), d, lo, hi, len(a), groups if groups < len(a) else 0)
 
 
 def recall_ci(result: EvalResult, metric: str = "recall@10", seed: int = 0) -> tuple[float, float]:
     """Bootstrap 95% CI of one model's mean metric (a lift against zero)."""
-    _, lo, hi = paired_bootstrap(result.per_query[metric], np.zeros(result.n), seed=seed)
+    _, lo, hi = paired_bootstrap(result.per_query[metric], np.zeros(result.n), seed=seed, clusters=result.clusters)
     return lo, hi
 

@@ -2,8 +2,9 @@
 
 Lessons compare training choices (losses, temperatures, batch sizes, negatives, data sizes)
 the same way: the same test split, the same off-the-shelf baseline, one real fine-tune per
-row, recall@10 with a paired-bootstrap 95% CI against the baseline. :class:`Experiment`
-holds what the rows share so that the baseline and corpus are encoded once.
+row, recall@10 with a paired-bootstrap 95% CI against the baseline (a cluster bootstrap where test
+queries share relevant documents). :class:`Experiment` holds what the rows share so that the
+baseline and corpus are encoded once.
 
 >>> exp = Experiment("icd10cm")                                     # doctest: +SKIP
 >>> exp.run("in-batch, scale 20", pairs, TrainConfig(epochs=1))     # doctest: +SKIP
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
-from helpers.evaluation import EmbeddingCache, evaluate, lift, paired_bootstrap
+from helpers.evaluation import EmbeddingCache, bootstrap_name, evaluate, lift, paired_bootstrap
 from helpers.io import atomic_write, write_json
 from helpers.models import load_model_cached
 from helpers.training import TrainConfig, fine_tune
@@ -94,14 +95,14 @@ class Experiment:
         per-query recall@10 (``.per_query.npz``) so that any two rows can be compared, paired."""
         path = Path(path)
         with atomic_write(path.with_suffix(".per_query.npz"), "wb") as f:
-            np.savez_compressed(f, query_ids=np.array(list(self.test.queries)),
+            np.savez_compressed(f, query_ids=np.array(list(self.test.queries)), clusters=self.baseline.clusters,
                                 names=np.array(list(self.per_query)), recall_at_10=np.stack(list(self.per_query.values())))
         save_rows(self.rows, path, {
             "dataset": self.dataset.name, "protocol": self.protocol, "student": self.student,
             "test_queries": len(self.test.queries), "corpus": len(self.test.corpus),
             "command": command, "config": asdict(config) if config else None,
             # every row is its own measurement on test; none was picked from the others by its score
-            "scored_on": "test", "chosen_on": None,
+            "scored_on": "test", "chosen_on": None, "bootstrap": bootstrap_name(self.baseline.clusters),
         })
 
 
@@ -135,9 +136,11 @@ def compare_rows(path: str | Path, a: str, b: str, seed: int = 0) -> dict:
     for n in (a, b):
         if n not in names:
             raise KeyError(f"no row {n!r} in {path}; rows: {names}")
-    d, lo, hi = paired_bootstrap(data["recall_at_10"][names.index(a)], data["recall_at_10"][names.index(b)], seed=seed)
+    clusters = data["clusters"] if "clusters" in data else None  # files written before 2026-12-02: per query
+    d, lo, hi = paired_bootstrap(data["recall_at_10"][names.index(a)], data["recall_at_10"][names.index(b)], seed=seed,
+                                 clusters=clusters)
     return {"a": a, "b": b, "difference": round(100 * d, 1), "ci_low": round(100 * lo, 1), "ci_high": round(100 * hi, 1),
-            "queries": int(len(data["query_ids"]))}
+            "queries": int(len(data["query_ids"])), "bootstrap": bootstrap_name(clusters)}
 
 
 def plot_rows(df, ax=None, title: str = "", baseline: float | None = None):

@@ -18,8 +18,9 @@ and writes, in ``results/``:
 Training every rung takes about an hour on 2 cores, so a run recomputes only the rungs in
 ``recompute`` (by default the off-the-shelf and in-batch rungs, as the table always did) and
 reads the others from ``ladder/<dataset>.json`` when the data and settings they were made under
-are this run's; otherwise it trains them too, with a warning. Tables say which rows were
-recomputed and when the others were made. ``--recompute all`` retrains everything.
+are this run's; otherwise it trains them too, with a warning. The reference model's (mpnet's)
+test scores are kept there as well, with its weights' fingerprint. Tables say which rows were
+recomputed and when the others were made. ``--recompute all`` recomputes everything.
 """
 
 from __future__ import annotations
@@ -35,16 +36,16 @@ from tqdm.auto import tqdm
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
 from helpers.diagnosis import COURSE_LIFT_BANDS
-from helpers.evaluation import EmbeddingCache, course_cache, evaluate, paired_bootstrap
+from helpers.evaluation import EmbeddingCache, bootstrap_name, course_cache, evaluate, paired_bootstrap, query_clusters
 from helpers.io import atomic_write, write_json
 from helpers.ladder import RUNGS, LadderSettings, RungResult, check_rungs, climb, data_key, pct
-from helpers.models import load_model_cached
+from helpers.models import load_model_cached, model_fingerprint
 
 # matplotlib is imported inside the plotting functions: ~1 s at import, and `python -m helpers
 # --help`, which imports this module for DATASETS, plots nothing.
 
 #: in the order of the course's table, least to most specialised
-DATASETS = ("wordnet", "aws_docs", "icd10cm", "clinical_abbrev")
+DATASETS = ("wordnet", "aws_docs", "aws_examples", "icd10cm", "licences", "clinical_abbrev")
 GENERAL_SET = "gcide"  # held out: never trained on, by any rung or lesson
 LIVE_RUNGS = ("off-the-shelf", "in-batch")
 QUICK = {"n_docs": 300, "n_queries": {"train": 64, "dev": 30, "test": 60}, "max_steps": 4}
@@ -78,6 +79,8 @@ class LiftRow:
     generic_ci_high: float
     recipe_chosen_on: str
     recipe_source: str  # "recomputed", or when and where the cached rung was made
+    reference_source: str  # the same for the mpnet column
+    bootstrap: str  # how the test queries were resampled for the CIs (bootstrap_name)
 
 
 @dataclass
@@ -136,6 +139,7 @@ def reproduce(
 
     generic = load(GENERAL_SET).split("test", protocol)
     ref = load_model_cached(reference)
+    ref_fp = model_fingerprint(ref)
     timings: dict[str, dict[str, float]] = {}
     rows: list[LiftRow] = []
     ladder_rows: list[LadderRow] = []
@@ -149,6 +153,9 @@ def reproduce(
         key = data_key(ds, protocol, settings, generic)
         ladder_file = out_dir / "ladder" / f"{name}.json"
         cached = read_cached_rungs(ladder_file, key)
+        reference_row = read_cached_reference(ladder_file, key, ref_fp, list(test.queries))
+        if set(recompute) == set(RUNGS):
+            reference_row = None
         todo = [r for r in RUNGS if r in recompute or r not in cached]
         stale = [r for r in todo if r not in recompute]
         if stale:
@@ -157,30 +164,38 @@ def reproduce(
         bar.set_postfix_str(f"{name}: rungs {', '.join(todo)}")
         fresh = climb(ds, settings, generic, cache, runs_dir, rungs=todo, protocol=protocol, command=COMMAND)
         rungs = {r: fresh.get(r) or cached[r] for r in RUNGS}
-        write_ladder_file(ladder_file, key, list(test.queries), rungs)
         t1 = time.perf_counter()
-        bar.set_postfix_str(f"{name}: {reference}")
-        mpnet = evaluate(ref, test, cache, reference, name)
+        reference_source = f"cached, {reference_row['made']['written']}" if reference_row else "recomputed"
+        if reference_row is None:  # off-the-shelf and never trained: cached like a rung (~5 min on licences)
+            bar.set_postfix_str(f"{name}: {reference}")
+            result = evaluate(ref, test, cache, reference, name)
+            reference_row = {"model": reference, "fingerprint": ref_fp, "recall10": pct(result.mean()),
+                             "test_recall10": [round(float(v), 4) for v in result.per_query["recall@10"]],
+                             "made": {"written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": COMMAND}}
+        write_ladder_file(ladder_file, key, list(test.queries), rungs, reference_row)
         trained = [r for r in fresh if r != "off-the-shelf" and not fresh[r].reused_model]
         timings[name] = {"ladder": round(t1 - t0, 1), "evaluate_mpnet": round(time.perf_counter() - t1, 1),
                          **{f"train {r}": rungs[r].train_seconds for r in trained}}
         recomputed |= set(fresh)
 
         source = {r: "recomputed" if r in fresh else f"cached, {rungs[r].made.get('written', '?')}" for r in RUNGS}
-        ladder_rows += ladder_table_rows(ds.tier, rungs, source, seed)
+        clusters = query_clusters([test.relevant[q] for q in test.queries])
+        generic_clusters = query_clusters([generic.relevant[q] for q in generic.queries])
+        ladder_rows += ladder_table_rows(ds.tier, rungs, source, seed, clusters, generic_clusters)
         curves[name] = rungs["recipe"].dev_curve
         base, top = rungs["off-the-shelf"], rungs["recipe"]
         gain = forget = next(r for r in ladder_rows if r.dataset == name and r.rung == "recipe")
         lo, hi = COURSE_LIFT_BANDS.get(ds.tier, (float("nan"), float("nan")))
         rows.append(LiftRow(
             tier=ds.tier, dataset=name, protocol=protocol, corpus_size=len(ds.corpus), test_queries=len(test.queries),
-            train_pairs=top.train_pairs, minilm_recall10=base.recall10, mpnet_recall10=pct(mpnet.mean()),
+            train_pairs=top.train_pairs, minilm_recall10=base.recall10, mpnet_recall10=reference_row["recall10"],
             finetuned_recall10=top.recall10, lift=gain.lift, lift_ci_low=gain.lift_ci_low,
             lift_ci_high=gain.lift_ci_high, course_claim=f"{lo}-{hi}", verdict=band_verdict(gain.lift, lo, hi),
             in_batch_lift=next(r.lift for r in ladder_rows if r.dataset == name and r.rung == "in-batch"),
             ndcg10_before=base.ndcg10, ndcg10_after=top.ndcg10, train_seconds=top.train_seconds,
             generic_recall10_change=forget.generic_change, generic_ci_low=forget.generic_ci_low,
             generic_ci_high=forget.generic_ci_high, recipe_chosen_on=top.chosen_on, recipe_source=source["recipe"],
+            reference_source=reference_source, bootstrap=bootstrap_name(clusters),
         ))
         tqdm.write(f"{name:16s} recipe {gain.lift:+.1f} [{gain.lift_ci_low:+.1f}, {gain.lift_ci_high:+.1f}] "
                    f"({source['recipe']}) | in-batch {rows[-1].in_batch_lift:+.1f} | GCIDE {forget.generic_change:+.1f}")
@@ -200,23 +215,25 @@ def band_verdict(lift: float, lo: float, hi: float) -> str:
     return "below" if lift < lo else "above" if lift > hi else "within"
 
 
-def ladder_table_rows(tier: str, rungs: dict[str, RungResult], source: dict[str, str], seed: int = 0) -> list[LadderRow]:
-    """Every rung's lift over off-the-shelf and gain over the rung below, each with a paired CI."""
+def ladder_table_rows(tier: str, rungs: dict[str, RungResult], source: dict[str, str], seed: int = 0,
+                      clusters=None, generic_clusters=None) -> list[LadderRow]:
+    """Every rung's lift over off-the-shelf and gain over the rung below, each with a paired CI
+    (resampling ``clusters`` of test queries, and ``generic_clusters`` of the general set's)."""
     base = rungs["off-the-shelf"]
     out, below = [], None
     for name in RUNGS:
         r = rungs[name]
-        lift = _ci(r.test_recall10, base.test_recall10, seed)
-        step = _ci(r.test_recall10, below.test_recall10, seed) if below else (0.0, 0.0, 0.0)
-        generic = _ci(r.generic_recall10, base.generic_recall10, seed)
+        lift = _ci(r.test_recall10, base.test_recall10, seed, clusters)
+        step = _ci(r.test_recall10, below.test_recall10, seed, clusters) if below else (0.0, 0.0, 0.0)
+        generic = _ci(r.generic_recall10, base.generic_recall10, seed, generic_clusters)
         out.append(LadderRow(tier, r.dataset, name, r.setting, r.train_pairs, r.recall10, *lift, *step, r.ndcg10,
                              r.train_seconds, *generic, r.chosen_on, r.scored_on, source[name]))
         below = r
     return out
 
 
-def _ci(after, before, seed: int) -> tuple[float, float, float]:
-    return tuple(pct(x) for x in paired_bootstrap(after, before, seed=seed))
+def _ci(after, before, seed: int, clusters=None) -> tuple[float, float, float]:
+    return tuple(pct(x) for x in paired_bootstrap(after, before, seed=seed, clusters=clusters))
 
 
 # ----------------------------------------------------------------------------- the rung cache
@@ -244,17 +261,32 @@ def read_cached_rungs(path: Path, key: dict) -> dict[str, RungResult]:
     return {name: r for name, r in rungs.items() if name in RUNGS}
 
 
-def write_ladder_file(path: Path, key: dict, query_ids: list[str], rungs: dict[str, RungResult]) -> None:
+def read_cached_reference(path: Path, key: dict, fingerprint: str, query_ids: list[str]) -> dict | None:
+    """The reference model's stored test scores in ``path``, if made under ``key`` by a model with this
+    ``fingerprint`` on these test queries; else ``None`` (it is evaluated again)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # read_cached_rungs has said why
+    ref = doc.get("reference") if isinstance(doc, dict) else None
+    if (not isinstance(ref, dict) or doc.get("key") != key or ref.get("fingerprint") != fingerprint
+            or doc.get("test_query_ids") != query_ids or len(ref.get("test_recall10", ())) != len(query_ids)):
+        return None
+    return ref
+
+
+def write_ladder_file(path: Path, key: dict, query_ids: list[str], rungs: dict[str, RungResult],
+                      reference: dict | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, {"key": key, "test_query_ids": query_ids, "rungs": {n: asdict(r) for n, r in rungs.items()}},
-               indent=1)
+    doc = {"key": key, "test_query_ids": query_ids, "rungs": {n: asdict(r) for n, r in rungs.items()}}
+    write_json(path, {**doc, "reference": reference} if reference else doc, indent=1)
 
 
 # ----------------------------------------------------------------------------- output
 
 HEADER = ("| tier | dataset | docs | train pairs | minilm R@10 | mpnet R@10 | recipe R@10 | lift (95% CI) "
           "| course's band | verdict | 1-epoch in-batch lift | nDCG@10 before -> after | train s "
-          "| GCIDE R@10 change (95% CI) | recipe row |")
+          "| GCIDE R@10 change (95% CI) | recipe row | mpnet row |")
 
 
 def markdown_table(rows: list[LiftRow]) -> str:
@@ -266,7 +298,7 @@ def markdown_table(rows: list[LiftRow]) -> str:
             f"{r.lift_ci_high:+.1f}] | {r.course_claim} | {r.verdict} | {r.in_batch_lift:+.1f} "
             f"| {r.ndcg10_before:.1f} -> {r.ndcg10_after:.1f} | {r.train_seconds:.0f} "
             f"| {r.generic_recall10_change:+.1f} [{r.generic_ci_low:+.1f}, {r.generic_ci_high:+.1f}] "
-            f"| {r.recipe_source} |"
+            f"| {r.recipe_source} | {r.reference_source} |"
         )
     return "\n".join(lines)
 
@@ -384,12 +416,16 @@ def write_results(rows: list[LiftRow], ladder_rows: list[LadderRow], curves: dic
     note = ("QUICK RUN: subsampled corpora and a few training steps; these numbers only check the path.\n\n"
             if quick else "")
     recomputed = ", ".join(timings["recomputed_rungs"]) or "none"
+    clustered = "; ".join(f"{r.dataset} {r.bootstrap}" for r in rows if r.bootstrap != "per query")
+    clustered = (clustered + "; one query per group elsewhere") if clustered else "no two test queries share one here"
     about = (f"Protocol `{rows[0].protocol}`; student {settings.student}, at most {settings.max_pairs:,} training "
              f"pairs (whole queries), lr {settings.learning_rate:g}, batch {settings.batch_size}, seed {settings.seed}. "
              f"The recipe: MultipleNegativesRankingLoss with one mined hard negative per query ({settings.mining.describe()}), "
              f"up to {settings.max_epochs} epochs, keeping the epoch with the best recall@10 on the dev split; "
              "every other setting was fixed in advance. Every figure is scored once on the test split. "
-             "Recall and lifts in points (x100), 95% CIs from a paired bootstrap over test queries. "
+             "Recall and lifts in points (x100), 95% CIs from a paired bootstrap over test queries that "
+             "resamples together the queries sharing a relevant document (a cluster bootstrap: "
+             f"{clustered}). "
              f"GCIDE: a general dictionary set no run trains on. Rungs recomputed by this run: {recomputed}; "
              f"the others are read from `ladder/<dataset>.json` (the date says when they were made; "
              f"`{COMMAND} --recompute all` recomputes them; a model already trained under the same training key "

@@ -121,11 +121,38 @@ def _camel_words(name: str) -> str:
     return " ".join(w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name))
 
 
-def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
-    """Moderate tier: "S3: abort multipart upload" -> the first paragraph of that API operation's docs."""
+def _botocore_root() -> Path:
+    """``botocore/data``: one folder per service, one subfolder per API version."""
     import botocore
 
-    root = Path(botocore.__file__).parent / "data"
+    return Path(botocore.__file__).parent / "data"
+
+
+def _botocore_version_dir(root: Path, svc: str) -> Path:
+    """The folder of a service's newest API version (the one botocore uses by default)."""
+    return root / svc / sorted(p.name for p in (root / svc).iterdir() if p.is_dir())[-1]
+
+
+def _paragraphs(operation: dict) -> list[str]:
+    """The paragraphs of an operation's HTML documentation, tags removed, entities unescaped."""
+    return [_norm(html.unescape(re.sub(r"<[^>]+>", " ", p)))
+            for p in re.split(r"</p>", operation.get("documentation", ""))]
+
+
+def _operation_text(op_name: str, operation: dict, boilerplate: frozenset = frozenset()) -> str | None:
+    """An operation's document: the first paragraph of its HTML documentation not in
+    ``boilerplate``, tags removed, its CamelCase name replaced by "this operation", cut to 400
+    characters; None under 6 words."""
+    paragraphs = _paragraphs(operation)
+    text = next((p for p in paragraphs if p not in boilerplate), "") if boilerplate else paragraphs[0]
+    text = _strip_terms(text, [op_name], "this operation")
+    text = text[:400].rsplit(" ", 1)[0] if len(text) > 400 else text
+    return text if len(text.split()) >= 6 else None
+
+
+def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
+    """Moderate tier: "S3: abort multipart upload" -> the first paragraph of that API operation's docs."""
+    root = _botocore_root()
     services = sorted(p.name for p in root.iterdir() if p.is_dir())
     rng = random.Random(seed)
     rng.shuffle(services)
@@ -133,16 +160,11 @@ def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
     for svc in services:
         if len(corpus) >= n_docs:
             break
-        version = sorted(p.name for p in (root / svc).iterdir() if p.is_dir())[-1]
-        model = json.load(gzip.open(root / svc / version / "service-2.json.gz"))
+        model = json.load(gzip.open(_botocore_version_dir(root, svc) / "service-2.json.gz"))
         service_id = model["metadata"].get("serviceId") or svc
         for op_name in sorted(model["operations"]):
-            doc_html = model["operations"][op_name].get("documentation", "")
-            first_p = re.split(r"</p>", doc_html, maxsplit=1)[0]
-            text = html.unescape(re.sub(r"<[^>]+>", " ", first_p))
-            text = _strip_terms(text, [op_name], "this operation")
-            text = text[:400].rsplit(" ", 1)[0] if len(text) > 400 else text
-            if len(text.split()) < 6:
+            text = _operation_text(op_name, model["operations"][op_name])
+            if text is None:
                 continue
             did = f"{svc}.{op_name}"
             corpus[did] = text
@@ -165,6 +187,178 @@ def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
   lower-case words>"`, e.g. `"S3: abort multipart upload"`.
 - **Why this tier**: typical SaaS product documentation: technical, but in plain English.
 - **Rebuild**: `pip install botocore && python scripts/build_datasets.py aws_docs`
+""",
+    )
+
+
+# "The following example", "This command", "The following list-contact-channels example", "This example command"
+_BOILERPLATE = re.compile(r"^(?:the following|this)\s+(?:[\w-]+\s+)?(?:example|command)\b(?:\s+command\b)?\s*",
+                          re.IGNORECASE)
+
+
+def _example_query(example: dict) -> str:
+    """The query of one botocore example: the first sentence of its description without the
+    boilerplate opening ("The following example returns ..." -> "Returns ..."), or its title
+    without a leading "To " when the description has under 4 words (and the title 3 or more)."""
+
+    def clean(text: str) -> str:
+        # "/n": a typo for a line break in some descriptions ("... about an OU:/n/n")
+        return _norm(html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("/n", " "))
+
+    def capitalised(text: str) -> str:
+        return text[:1].upper() + text[1:]
+
+    sentence = re.split(r"(?<=[.!?])\s+", clean(example.get("description") or ""), maxsplit=1)[0]
+    query = capitalised(_BOILERPLATE.sub("", sentence))
+    if len(query.split()) < 4:
+        title = re.sub(r"^To\s+", "", clean(example.get("title") or ""))
+        if len(title.split()) >= 3:
+            query = capitalised(title)
+    return query
+
+
+def _names_operation(query: str, op_name: str) -> bool:
+    """Whether ``query`` spells out the operation's name: its CamelCase form ("CreateAlias") or its
+    words ("create alias", "create-alias", "create_alias"), whole words, case aside."""
+    camel = rf"(?<![a-z0-9]){re.escape(op_name.lower())}(?![a-z0-9])"
+    words = r"(?<![a-z0-9])" + r"[\s_-]+".join(map(re.escape, _camel_words(op_name).split())) + r"(?![a-z0-9])"
+    return bool(re.search(camel, query.lower()) or re.search(words, query.lower()))
+
+
+def build_aws_examples(max_docs: int = 4000, max_query_words: int = 60, seed: int = 0) -> None:
+    """Moderate tier, human-written queries: a botocore usage example's description ("Returns details
+    about an alias named BLUE for a function named my-function") -> the operation's documentation,
+    as in aws_docs."""
+    root = _botocore_root()
+    version = _version("botocore")
+    n_files = {"all": len(list(root.glob("*/*/examples-1.json*"))), "examples": 0}
+
+    # candidate (query, operation) pairs from each service's newest examples file, the API version
+    # whose service model the documents come from
+    services_with_examples = {}
+    for svc in sorted(p.name for p in root.iterdir() if p.is_dir()):
+        vdir = _botocore_version_dir(root, svc)
+        found = sorted(vdir.glob("examples-1.json*"))
+        if not found:
+            continue
+        f = found[0]
+        raw = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        examples = json.loads(raw).get("examples") or {}
+        if examples:
+            services_with_examples[svc] = (json.load(gzip.open(vdir / "service-2.json.gz")), examples)
+    n_files["examples"] = len(services_with_examples)
+    # a paragraph that three or more operations share is a notice ("This operation is not supported
+    # for directory buckets.", "This is AWS WAF Classic documentation ..."), not a description:
+    # documents start at the first paragraph that is not one
+    shared = collections.Counter(p for model, _ in services_with_examples.values()
+                                 for operation in model["operations"].values() for p in set(_paragraphs(operation)))
+    boilerplate = frozenset(p for p, n in shared.items() if n >= 3 and p)
+
+    reasons = collections.Counter()
+    n_examples, n_empty, n_cut, candidates, op_docs = 0, 0, 0, [], {}
+    for svc, (model, examples) in services_with_examples.items():
+        docs = {f"{svc}.{op}": _operation_text(op, operation, boilerplate)
+                for op, operation in sorted(model["operations"].items())}
+        op_docs[svc] = {did: text for did, text in docs.items() if text is not None}
+        for op_name in sorted(examples):
+            for example in examples[op_name]:
+                n_examples += 1
+                n_empty += not (example.get("description") or "").strip()
+                query = _example_query(example)
+                did = f"{svc}.{op_name}"
+                if op_name not in model["operations"]:
+                    reasons["operation not in the service model"] += 1
+                elif did not in op_docs[svc]:
+                    reasons["document not in the corpus (documentation under 6 words)"] += 1
+                elif _names_operation(query, op_name):
+                    reasons["names the operation (CamelCase or in words)"] += 1
+                elif query.lower().rstrip(".") in op_docs[svc][did].lower():
+                    reasons["copied word for word from its document"] += 1
+                elif len(query.split()) < 3:
+                    reasons["under 3 words (description and title)"] += 1
+                else:
+                    n_cut += len(query.split()) > max_query_words
+                    candidates.append((" ".join(query.split()[:max_query_words]), did))
+
+    # documents: every operation of every service with a usable example
+    services = sorted({did.split(".", 1)[0] for _, did in candidates})
+    docs = {did: text for svc in services for did, text in op_docs[svc].items()}
+    # an exact duplicate text would make recall@1 depend on index order: keep the first id
+    kept_of, first_with = {}, {}
+    for did in sorted(docs):
+        kept_of[did] = first_with.setdefault(docs[did], did)
+    duplicates = sorted(did for did, kept in kept_of.items() if kept != did)
+    pairs = [(q, kept_of[did]) for q, did in candidates]
+    queried = {did for _, did in pairs}
+    others = sorted(did for did in docs if kept_of[did] == did and did not in queried)
+    rng = random.Random(seed)
+    rng.shuffle(others)
+    keep = queried | set(others[: max(0, max_docs - len(queried))])
+    corpus = {did: docs[did] for did in sorted(keep)}
+    queries, relevant = _dedupe_queries(pairs, "awsx")
+
+    dropped = "\n".join(f"  - {why}: {n:,}" for why, n in reasons.most_common())
+    n_same_text = len(pairs) - len(queries)
+    picks = random.Random(seed).sample(sorted(queries), 5)
+    examples_md = "\n".join(
+        f"  - \"{queries[q]}\"\n    -> `{d}`: \"{corpus[d]}\"" for q in picks for d in sorted(relevant[q]))
+    query_words = [len(t.split()) for t in queries.values()]
+    dup_md = ", ".join(f"`{d}` (kept `{kept_of[d]}`)" for d in duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
+    save_dataset(
+        DATA_DIR / "aws_examples", corpus, queries, relevant, seed=seed,
+        meta={"name": "aws_examples", "tier": "moderate", "source": f"botocore {version}",
+              "query": "description of a usage example, written by AWS documentation writers",
+              "document": "first paragraph of the operation's documentation"},
+        source_md=f"""
+# aws_examples: a person's description of an API call -> the operation's documentation (moderate tier)
+
+- **Source**: the PyPI package `botocore` (version {version}): for each service, in the folder of
+  its newest API version, `botocore/data/<service>/<version>/examples-1.json` (usage examples,
+  each with a `title` and a `description` written by AWS documentation writers) and
+  `service-2.json.gz` (the service model, for the documents). botocore ships {n_files['all']}
+  examples files (older API versions included; only the newest version's are read);
+  {n_files['examples']} of the newest are not empty, with {n_examples:,} examples: services
+  {", ".join(f"`{s}`" for s in sorted(op_docs))}.
+- **Licence**: Apache-2.0; botocore's service models and examples are distributed under it.
+- **Documents**: the same derivation as `aws_docs` (shared code): first paragraph of the
+  operation's HTML documentation, tags removed, the operation's CamelCase name replaced by "this
+  operation", cut to 400 characters, kept only with 6 words or more -- except that a paragraph
+  three or more operations share word for word is a notice, not a description ({len(boilerplate)}
+  such paragraphs, e.g. "This operation is not supported for directory buckets."), and the
+  document starts at the first paragraph that is not one. Id `<service>.<Operation>`.
+  The corpus is every such operation of every service with at least one usable example, whole
+  services ({len(services)}), so that sibling operations (`ListX`/`DescribeX`) are there as
+  distractors; above {max_docs:,} documents, every operation with a usable example is kept and the
+  other operations fill up to {max_docs:,} in an order shuffled with seed {seed} (not needed here:
+  {len(corpus):,} documents, {len(queried):,} of them with a query). Two operations with exactly the
+  same text: the first by id is kept, the others dropped and their queries made relevant to the
+  kept copy: {len(duplicates)} dropped{": " + dup_md if duplicates else ""}.
+- **Queries**: from each example's `description`: HTML tags removed, entities unescaped, a literal
+  `/n` (a typo for a line break in some descriptions) and whitespace collapsed to one space; its
+  first sentence (up to `.`, `!` or `?` followed by a space); a leading "The following example",
+  "This example", "The following command" or "This command" removed, also with one word between
+  ("The following list-contact-channels example", "This example command"), case aside, and the
+  first letter capitalised ("The following example returns details ..." -> "Returns details ...").
+  When that has under 4 words ({n_empty} descriptions are empty), the `title` with a leading "To "
+  removed (and capitalised) instead, if that has 3 words or more. Cut to the first
+  {max_query_words} words ({n_cut} were longer). Dropped, in this order of reasons:
+{dropped}
+
+  "Names the operation": the query holds the operation's CamelCase name or its name in
+  lower-case words (joined by spaces, `-` or `_`, as in the CLI's `list-contact-channels`),
+  whole words, case aside: a string match, not retrieval; so is "copied word for word from its
+  document" (the query, case aside and without its final full stop, is a substring of the
+  document: some examples repeat the documentation's first sentence). The same query text for several
+  operations is one query relevant to all of them ({n_same_text} pairs merged). Ids `awsxq<n>`.
+  {len(queries):,} queries; words per query: {_percentiles(query_words)}.
+- **Examples** (5 queries drawn with seed {seed}):
+{examples_md}
+- **Splits**: 500 test and 200 dev queries, the rest train, split seed {seed}.
+- **Why this tier**: the same plain-English SaaS documentation as `aws_docs`, but the queries are
+  what a person wrote about a concrete call, with names and parameters ("Returns details about an
+  alias named BLUE for a function named my-function"), not a template of the operation's name.
+- **Rules fixed**: 2026-12-02, before any model saw this data; not tuned on any model's results.
+- **Rebuild**: `pip install -e ".[data]" && python scripts/build_datasets.py aws_examples`
 """,
     )
 
@@ -514,6 +708,7 @@ def build_gcide(n_docs: int = 2500, seed: int = 0) -> None:
 BUILDERS = {
     "wordnet": build_wordnet,
     "aws_docs": build_aws_docs,
+    "aws_examples": build_aws_examples,
     "icd10cm": build_icd10cm,
     "licences": build_licences,
     "clinical_abbrev": build_clinical_abbrev,

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from helpers.data import load_dataset
-from helpers.evaluation import EmbeddingCache, evaluate, lift, paired_bootstrap, retrieval_metrics, search
+from helpers.evaluation import (EmbeddingCache, evaluate, lift, paired_bootstrap, query_clusters, retrieval_metrics,
+                                score_rankings, search)
 
 
 def test_metrics_by_hand():
@@ -40,6 +41,39 @@ def test_bootstrap_is_paired_and_reproducible():
     assert lo < 0 < hi
     with pytest.raises(ValueError):
         paired_bootstrap(np.ones(3), np.ones(4))
+
+
+def test_queries_that_share_a_document_form_one_cluster():
+    # q0-q2-q3 are linked through documents a and c; q1 and q4 stand alone
+    assert query_clusters([{"a"}, {"b"}, {"c", "a"}, {"c"}, {"d"}]).tolist() == [0, 1, 0, 0, 2]
+    assert query_clusters([{"x"}, {"y"}]).tolist() == [0, 1]
+
+
+def test_cluster_bootstrap_widens_the_interval_when_queries_move_together():
+    rng = np.random.default_rng(0)
+    # 100 documents with 5 queries each; a document's queries all succeed or fail together
+    per_doc = rng.choice([-1.0, 0.0, 1.0], size=100, p=[0.2, 0.5, 0.3])
+    diff = np.repeat(per_doc, 5)
+    clusters = np.repeat(np.arange(100), 5)
+    d, lo, hi = paired_bootstrap(diff, np.zeros(500))
+    dc, loc, hic = paired_bootstrap(diff, np.zeros(500), clusters=clusters)
+    assert dc == d
+    # 100 independent units, not 500: the interval is about sqrt(5) = 2.2 times as wide
+    assert 1.8 < (hic - loc) / (hi - lo) < 2.7
+    # every query its own cluster: the per-query bootstrap, draw for draw
+    assert paired_bootstrap(diff, np.zeros(500), clusters=np.arange(500)) == (d, lo, hi)
+    with pytest.raises(ValueError, match="one cluster label per query"):
+        paired_bootstrap(diff, np.zeros(500), clusters=np.arange(10))
+
+
+def test_lift_resamples_the_clusters_of_the_split():
+    split = load_dataset("icd10cm").split("test", limit=200)
+    qids = list(split.queries)
+    right = score_rankings([sorted(split.relevant[q]) for q in qids], split, "oracle")
+    wrong = score_rankings([["nothing"] for _ in qids], split, "blank")
+    assert right.clusters is not None and len(set(right.clusters.tolist())) < len(qids)  # ICD codes have synonyms
+    gain = lift(right, wrong)
+    assert gain.clusters == len(set(right.clusters.tolist())) and f"in {gain.clusters} clusters" in str(gain)
 
 
 def test_search_is_exact_cosine():

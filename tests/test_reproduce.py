@@ -23,7 +23,7 @@ def test_quick_ladder_writes_tables_then_reuses_models_and_cached_rungs(tmp_path
     assert main([*args, "--recompute", "all"]) == 0
     (row,) = _rows(out / "lift_table.csv")
     assert row["dataset"] == "clinical_abbrev" and row["protocol"] == "known_corpus"
-    assert row["recipe_source"] == "recomputed" and row["recipe_chosen_on"] == "dev"
+    assert row["recipe_source"] == row["reference_source"] == "recomputed" and row["recipe_chosen_on"] == "dev"
     # the headline's figures, recomputed here from the saved recipe model on the same test queries
     test = load_dataset("clinical_abbrev").subsample(QUICK["n_docs"], QUICK["n_queries"]).split("test")
     before = evaluate(load_model("minilm"), test)
@@ -51,6 +51,7 @@ def test_quick_ladder_writes_tables_then_reuses_models_and_cached_rungs(tmp_path
     assert main(args) == 0
     (again,) = _rows(out / "lift_table.csv")
     assert again["recipe_source"].startswith("cached, ") and again["lift"] == row["lift"]
+    assert again["reference_source"].startswith("cached, ") and again["mpnet_recall10"] == row["mpnet_recall10"]
     assert weights.stat().st_mtime_ns == made
     assert json.loads((out / "timings.json").read_text())["recomputed_rungs"] == ["off-the-shelf", "in-batch"]
 
@@ -71,7 +72,7 @@ def test_unknown_dataset_or_rung_is_a_clear_cli_error(capsys):
 
 def test_markdown_table_has_one_line_per_row():
     row = LiftRow("heavy", "x", "known_corpus", 10, 5, 4, 50.0, 60.0, 70.0, 20.0, 10.0, 30.0, "10-25", "within",
-                  8.0, 40.0, 55.0, 12.0, -1.0, -3.0, 1.0, "dev", "recomputed")
+                  8.0, 40.0, 55.0, 12.0, -1.0, -3.0, 1.0, "dev", "recomputed", "cached, 2026-12-02", "per query")
     lines = markdown_table([row, row]).splitlines()
     assert len(lines) == 4 and lines[0].count("|") == lines[1].count("|") == lines[2].count("|")
     assert "**+20.0** [+10.0, +30.0]" in lines[2] and "| within | +8.0 |" in lines[2]
