@@ -9,8 +9,9 @@ only the shipped ``results/ladder/*.json`` -- within 20 minutes, and a second ru
 (embeddings read from the disk cache, trained models reused under their training keys). Both runs
 write into a scratch folder with copies of the shipped ladder files, as ``make lift`` on a fresh
 clone would. Stages per dataset: ladder (the rungs recomputed -- by default off-the-shelf and the
-1-epoch in-batch rung -- with their training, evaluation and forgetting check), evaluate_mpnet,
-and the training seconds inside the ladder stage.
+1-epoch in-batch rung -- with their training, evaluation and forgetting check), evaluate_mpnet
+(near zero when the ladder file holds mpnet's scores for this data and these weights), and the
+training seconds inside the ladder stage.
 """
 
 from __future__ import annotations

@@ -176,13 +176,8 @@ def climb(dataset, settings: LadderSettings, generic: RetrievalSplit, cache: Emb
                                     callbacks=callbacks, reuse=True)
             seconds, n, reused = info.seconds, len(examples), info.reused
             if rung == "recipe":
-                curve_file = runs_dir / "recipe" / "dev_curve.json"
-                if info.reused:
-                    curve = json.loads(curve_file.read_text()) if curve_file.is_file() else []
-                else:  # epoch 0: the untrained student on the same dev queries
-                    curve = [[0, 0, round(evaluate(base, splits["dev"], cache).mean(), 4)], *keep.curve]
-                    write_json(curve_file, curve)
-                best = max(curve[1:], key=lambda row: (row[2], -row[0])) if len(curve) > 1 else None
+                curve, best = _dev_curve(runs_dir / "recipe", info, keep,
+                                         lambda: evaluate(base, splits["dev"], cache).mean())
                 chosen_on = "dev"
                 setting += f" (chose epoch {best[0]:g})" if best else ""
         result = evaluate(model, splits["test"], cache, f"{settings.student}+{rung}", dataset.name)
@@ -194,6 +189,51 @@ def climb(dataset, settings: LadderSettings, generic: RetrievalSplit, cache: Emb
             chosen_on=chosen_on, dev_curve=curve, made=made, reused_model=reused,
         )
     return out
+
+
+def dev_pair_curve(dataset, settings: LadderSettings, cache: EmbeddingCache, sizes=(375, 750, 1500),
+                   runs_dir: str | Path = "runs/pair_curve", protocol: str = DEFAULT_PROTOCOL) -> list[dict]:
+    """The recipe rung trained on fewer training pairs (the first queries of the same training split,
+    whole, up to each of ``sizes`` pairs), each scored on **dev** only: how recall grows with data.
+
+    Each size mines its own negatives and keeps its own best epoch on dev, exactly as the recipe rung
+    does with ``settings.max_pairs``; the test split is never read. One row per size: training pairs
+    (queries with a mined negative), dev recall@10 per epoch (epoch 0 = off-the-shelf), the best
+    epoch and its dev lift over off-the-shelf, in points.
+    """
+    splits = splits_for(dataset, protocol)
+    base = load_model_cached(settings.student)
+    dev0 = evaluate(base, splits["dev"], cache).mean()
+    rows = []
+    for size in sizes:
+        train = training_split(splits["train"], size)
+        triplets = mine(train, base, settings.mining, cache=cache).examples("triplet")
+        keep = KeepBestOnDev(splits["dev"], eval_length=base.max_seq_length)
+        run_dir = Path(runs_dir) / dataset.name / str(size)
+        _, info = fine_tune(load_model(settings.student), triplets, run_dir, config=settings.train_config("recipe"),
+                            dataset_name=f"{dataset.name}/{protocol}/train", show_progress_bar=False,
+                            callbacks=[keep], reuse=True)
+        curve, best = _dev_curve(run_dir, info, keep, lambda: dev0)
+        rows.append({"dataset": dataset.name, "max_pairs": size, "train_queries": len(train.queries),
+                     "train_pairs": len(triplets), "dev_curve": curve, "best_epoch": best[0] if best else None,
+                     "dev_recall10": pct(best[2]) if best else None,
+                     "dev_lift": round(pct(best[2]) - pct(dev0), 1) if best else None,
+                     "train_seconds": info.seconds, "reused_model": info.reused})
+    return rows
+
+
+def _dev_curve(run_dir: Path, info, keep: KeepBestOnDev, base_score) -> tuple[list, list | None]:
+    """A recipe run's dev curve (``[epoch, step, recall@10]``, epoch 0 = the untrained student, whose
+    score ``base_score()`` gives) and its best row (ties go to the earlier epoch). Saved beside the
+    trained model, and read back from there when a later run reuses the model instead of training."""
+    curve_file = run_dir / "dev_curve.json"
+    if info.reused:
+        curve = json.loads(curve_file.read_text()) if curve_file.is_file() else []
+    else:
+        curve = [[0, 0, round(base_score(), 4)], *keep.curve]
+        write_json(curve_file, curve)
+    best = max(curve[1:], key=lambda row: (row[2], -row[0])) if len(curve) > 1 else None
+    return curve, best
 
 
 def data_key(dataset, protocol: str, settings: LadderSettings, generic: RetrievalSplit) -> dict:
