@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine (they create .venv on first use):
 #   make lift   -- reproduce the lift table on the shipped data   (results/)
 #   make test   -- unit tests, doctests, and every notebook under nbval
+# and one opens the lessons:
+#   make lab    -- JupyterLab on notebooks/, with the project's kernel
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -11,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: lift ladder test test-portable quick data benchmark lock clean-venv
+.PHONY: lift ladder lab test test-portable browser quick data benchmark lock clean-venv
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -36,11 +38,21 @@ ladder: $(STAMP)
 quick: $(STAMP)
 	$(PY) -m helpers reproduce --quick --datasets clinical_abbrev
 
+# JupyterLab on the lessons, on loopback; a taken port is skipped and the address printed says which
+lab: $(STAMP)
+	$(PY) -m helpers.lab
+
+# Debian's headless Chromium, for the test that loads the Lab page (tests/test_lab.py); without it
+# (no root, not Debian) that one test is skipped and says why
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "make: could not install Debian's chromium; tests/test_lab.py will skip its browser check"
+
 PYTEST := $(PY) -m pytest -q --durations=15 tests --doctest-modules helpers --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # the lessons share one embedding cache on disk (helpers.evaluation.course_cache); each test run
 # starts its own empty, so every run encodes what it checks, once
-test: $(STAMP)
+test: $(STAMP) browser
 	rm -rf .cache/test-embeddings
 	EMBEDDING_CACHE_DIR=$(CURDIR)/.cache/test-embeddings $(PYTEST)
 
@@ -48,7 +60,7 @@ test: $(STAMP)
 # instead of AVX-512 where the machine has it, and one thread instead of two (other summation
 # orders). Run it before landing a change to a notebook: nothing it compares exactly may move.
 PORTABLE := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-test-portable: $(STAMP)
+test-portable: $(STAMP) browser
 	rm -rf .cache/test-portable-embeddings
 	$(PORTABLE) EMBEDDING_CACHE_DIR=$(CURDIR)/.cache/test-portable-embeddings $(PYTEST)
 
