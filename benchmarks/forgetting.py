@@ -39,7 +39,7 @@ def main() -> None:
 
     from helpers.data import load_dataset
     from helpers.deployment import forgetting_check, interpolate
-    from helpers.evaluation import EmbeddingCache, bootstrap_name, query_clusters
+    from helpers.evaluation import EmbeddingCache, bootstrap_name, split_clusters
     from helpers.experiments import save_rows
     from helpers.models import load_model, load_model_cached
     from helpers.training import TrainConfig, fine_tune
@@ -84,8 +84,7 @@ def main() -> None:
         "command": f"python benchmarks/forgetting.py --domain {args.domain}", "config": asdict(ref),
         # each row is its own measurement on test; none was picked from the others by its score
         "scored_on": "test", "chosen_on": None,
-        "bootstrap": {name: bootstrap_name(query_clusters([split.relevant[q] for q in split.queries]))
-                      for name, split in (("domain", d_test), ("general", g_test))}})
+        "bootstrap": {"domain": bootstrap_name(split_clusters(d_test)), "general": bootstrap_name(split_clusters(g_test))}})
 
 
 if __name__ == "__main__":

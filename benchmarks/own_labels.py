@@ -105,7 +105,7 @@ def per_query_recall(dataset: str, rows: list[dict], outs: dict[str, Path], ladd
     import numpy as np
 
     from helpers.data import load_dataset
-    from helpers.evaluation import course_cache, evaluate, query_clusters
+    from helpers.evaluation import course_cache, evaluate, split_clusters
     from helpers.models import load_model
 
     test, cache = load_dataset(dataset).split("test"), course_cache()
@@ -121,7 +121,7 @@ def per_query_recall(dataset: str, rows: list[dict], outs: dict[str, Path], ladd
         cached = json.loads((ROOT / "results" / "ladder" / f"{dataset}.json").read_text())
         by_id = dict(zip(cached["test_query_ids"], cached["rungs"]["recipe"]["test_recall10"]))
         arrays[ladder["name"]] = np.array([by_id[q] for q in test.queries])
-    return list(test.queries), arrays, query_clusters([test.relevant[q] for q in test.queries])
+    return list(test.queries), arrays, split_clusters(test)
 
 
 def ladder_recipe(dataset: str) -> dict | None:

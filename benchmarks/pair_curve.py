@@ -20,8 +20,6 @@ Writes ``results/pair_curve.{md,json,png}``.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import time
 from pathlib import Path
 
@@ -33,17 +31,25 @@ OUT = ROOT / "results"
 TARGETS = {"heavy": 15.0, "exotic": 20.0}  # test recall@10 lift, points (issue #14)
 
 
-def full_rung(name: str) -> tuple[dict, float]:
-    """The ladder's cached recipe rung as a curve row, and its test lift (points)."""
-    doc = json.loads((OUT / "ladder" / f"{name}.json").read_text())
-    recipe, base = doc["rungs"]["recipe"], doc["rungs"]["off-the-shelf"]
-    curve = recipe["dev_curve"]
-    best = max(curve[1:], key=lambda row: (row[2], -row[0]))
-    row = {"dataset": name, "max_pairs": doc["key"]["settings"]["max_pairs"], "train_queries": None,
-           "train_pairs": recipe["train_pairs"], "dev_curve": curve, "best_epoch": best[0],
+def full_rung(ds, settings) -> tuple[dict, float]:
+    """The ladder's cached recipe rung as a curve row, and its test lift (points). Only a rung made
+    from this data under these settings: anything else stops the benchmark (run `make lift` first)."""
+    from helpers.data import load_dataset
+    from helpers.ladder import best_epoch_row, data_key
+    from helpers.reproduce import GENERAL_SET, read_cached_rungs
+
+    path = OUT / "ladder" / f"{ds.name}.json"
+    rungs = read_cached_rungs(path, data_key(ds, "known_corpus", settings, load_dataset(GENERAL_SET).split("test")))
+    if "recipe" not in rungs:
+        raise SystemExit(f"{path}: no recipe rung made from this data and these settings; run `make lift` first")
+    recipe, base = rungs["recipe"], rungs["off-the-shelf"]
+    curve = recipe.dev_curve
+    best = best_epoch_row(curve)
+    row = {"dataset": ds.name, "max_pairs": settings.max_pairs, "train_queries": None,
+           "train_pairs": recipe.train_pairs, "dev_curve": curve, "best_epoch": best[0],
            "dev_recall10": round(100 * best[2], 1), "dev_lift": round(100 * best[2] - 100 * curve[0][2], 1),
-           "train_seconds": recipe["train_seconds"], "reused_model": True, "source": "results/ladder (cached)"}
-    return row, round(recipe["recall10"] - base["recall10"], 1)
+           "train_seconds": recipe.train_seconds, "reused_model": True, "source": "results/ladder (cached)"}
+    return row, round(recipe.recall10 - base.recall10, 1)
 
 
 def extrapolate(rows: list[dict], test_lift: float, target: float) -> dict:
@@ -79,6 +85,9 @@ def markdown(results: dict) -> str:
             lines.append(f"| {r['train_pairs']:,} | {r['dev_recall10']:.1f} | {r['dev_lift']:+.1f} | {r['best_epoch']:g} "
                          f"| {curve} | {r['train_seconds']:.0f} |")
         e = res["extrapolation"]
+        if e is None:
+            lines += ["", f"No target is set for the {res['tier']} tier: no extrapolation.", ""]
+            continue
 
         def at(rate: float, needed: int | None) -> str:
             return (f"{rate:+.1f} dev points per doubling -> about {needed:,} pairs ({needed / e['pairs_now']:.1f}x "
@@ -103,8 +112,9 @@ def plot(results: dict, path: Path) -> None:
     for name, res in results.items():
         rows = res["rows"]
         ax.plot([r["train_pairs"] for r in rows], [r["dev_lift"] for r in rows], marker="o", label=f"{name} (dev)")
-        ax.axhline(res["extrapolation"]["target"], ls="--", lw=0.8, color=ax.lines[-1].get_color(),
-                   label=f"{name}: target on test")
+        if res["extrapolation"]:
+            ax.axhline(res["extrapolation"]["target"], ls="--", lw=0.8, color=ax.lines[-1].get_color(),
+                       label=f"{name}: target on test")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training pairs (log scale)")
     ax.set_ylabel("dev recall@10 lift (points)")
@@ -132,10 +142,12 @@ def main() -> None:
         ds = load_dataset(name)
         t0 = time.perf_counter()
         rows = dev_pair_curve(ds, settings, cache, sizes=[s for s in args.sizes if s < settings.max_pairs])
-        full, test_lift = full_rung(name)
+        full, test_lift = full_rung(ds, settings)
         rows = [*rows, full]
+        # the table sets targets for the heavy and exotic tiers only
+        target = TARGETS.get(ds.tier)
         results[name] = {"tier": ds.tier, "rows": rows,
-                         "extrapolation": extrapolate(rows, test_lift, TARGETS.get(ds.tier, math.nan))}
+                         "extrapolation": extrapolate(rows, test_lift, target) if target is not None else None}
         print(f"{name}: {[(r['train_pairs'], r['dev_lift']) for r in rows]} -> {results[name]['extrapolation']} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     write_json(OUT / "pair_curve.json", {

@@ -93,6 +93,11 @@ def query_clusters(relevant: list[set[str]]) -> np.ndarray:
     return out
 
 
+def split_clusters(split) -> np.ndarray:
+    """:func:`query_clusters` of a split's queries, in ``split.queries`` order."""
+    return query_clusters([split.relevant[q] for q in split.queries])
+
+
 def paired_bootstrap(after: np.ndarray, before: np.ndarray, n_resamples: int = 10_000, seed: int = 0,
                      confidence: float = 0.95, clusters: np.ndarray | None = None) -> tuple[float, float, float]:
     """Mean of ``after - before`` and its bootstrap CI, resampling queries (paired).

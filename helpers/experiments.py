@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
-from helpers.evaluation import EmbeddingCache, bootstrap_name, evaluate, lift, paired_bootstrap
+from helpers.evaluation import EmbeddingCache, bootstrap_name, evaluate, lift, paired_bootstrap, split_clusters
 from helpers.io import atomic_write, write_json
 from helpers.models import load_model_cached
 from helpers.training import TrainConfig, fine_tune
@@ -95,14 +95,14 @@ class Experiment:
         per-query recall@10 (``.per_query.npz``) so that any two rows can be compared, paired."""
         path = Path(path)
         with atomic_write(path.with_suffix(".per_query.npz"), "wb") as f:
-            np.savez_compressed(f, query_ids=np.array(list(self.test.queries)), clusters=self.baseline.clusters,
+            np.savez_compressed(f, query_ids=np.array(list(self.test.queries)), clusters=split_clusters(self.test),
                                 names=np.array(list(self.per_query)), recall_at_10=np.stack(list(self.per_query.values())))
         save_rows(self.rows, path, {
             "dataset": self.dataset.name, "protocol": self.protocol, "student": self.student,
             "test_queries": len(self.test.queries), "corpus": len(self.test.corpus),
             "command": command, "config": asdict(config) if config else None,
             # every row is its own measurement on test; none was picked from the others by its score
-            "scored_on": "test", "chosen_on": None, "bootstrap": bootstrap_name(self.baseline.clusters),
+            "scored_on": "test", "chosen_on": None, "bootstrap": bootstrap_name(split_clusters(self.test)),
         })
 
 

@@ -35,6 +35,19 @@ def lab_command(port: int = 8888, token: str | None = None, open_browser: bool =
     return argv
 
 
+def lab_environment(environ: dict | None = None) -> dict:
+    """The environment for the server: a ``python3`` kernelspec that runs this interpreter, written
+    into this environment (``sys.prefix/share/jupyter``) and put first on ``JUPYTER_PATH``, so that a
+    ``python3`` kernel in the user's own Jupyter folder cannot shadow the project's."""
+    from ipykernel.kernelspec import install
+
+    install(prefix=sys.prefix, kernel_name="python3", display_name="Python 3 (course .venv)")
+    env = dict(os.environ if environ is None else environ)
+    share = str(Path(sys.prefix) / "share" / "jupyter")
+    env["JUPYTER_PATH"] = os.pathsep.join([share, *filter(None, [env.get("JUPYTER_PATH")])])
+    return env
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m helpers.lab", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -42,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-browser", action="store_true", help="print the address, open no browser")
     args = ap.parse_args(argv)
     command = lab_command(args.port, open_browser=not args.no_browser)
-    os.execv(command[0], command)  # the server replaces this process: Ctrl-C stops it as usual
+    os.execve(command[0], command, lab_environment())  # the server replaces this process: Ctrl-C stops it
 
 
 if __name__ == "__main__":

@@ -228,12 +228,23 @@ def _dev_curve(run_dir: Path, info, keep: KeepBestOnDev, base_score) -> tuple[li
     trained model, and read back from there when a later run reuses the model instead of training."""
     curve_file = run_dir / "dev_curve.json"
     if info.reused:
-        curve = json.loads(curve_file.read_text()) if curve_file.is_file() else []
+        if not curve_file.is_file():
+            raise LadderError(f"{run_dir}: a trained model without its dev_curve.json (a run stopped between the "
+                              "two?); delete the folder to train it again")
+        curve = json.loads(curve_file.read_text())
     else:
         curve = [[0, 0, round(base_score(), 4)], *keep.curve]
         write_json(curve_file, curve)
-    best = max(curve[1:], key=lambda row: (row[2], -row[0])) if len(curve) > 1 else None
-    return curve, best
+    return curve, best_epoch_row(curve)
+
+
+def best_epoch_row(curve: list) -> list | None:
+    """The ``[epoch, step, score]`` row with the best dev score after epoch 0; ties go to the earlier epoch.
+
+    >>> best_epoch_row([[0, 0, 0.5], [1, 10, 0.7], [2, 20, 0.7], [3, 30, 0.6]])
+    [1, 10, 0.7]
+    """
+    return max(curve[1:], key=lambda row: (row[2], -row[0])) if len(curve) > 1 else None
 
 
 def data_key(dataset, protocol: str, settings: LadderSettings, generic: RetrievalSplit) -> dict:

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
 from helpers.diagnosis import COURSE_LIFT_BANDS
-from helpers.evaluation import EmbeddingCache, bootstrap_name, course_cache, evaluate, paired_bootstrap, query_clusters
+from helpers.evaluation import EmbeddingCache, bootstrap_name, course_cache, evaluate, paired_bootstrap, split_clusters
 from helpers.io import atomic_write, write_json
 from helpers.ladder import RUNGS, LadderSettings, RungResult, check_rungs, climb, data_key, pct
 from helpers.models import load_model_cached, model_fingerprint
@@ -179,9 +179,8 @@ def reproduce(
         recomputed |= set(fresh)
 
         source = {r: "recomputed" if r in fresh else f"cached, {rungs[r].made.get('written', '?')}" for r in RUNGS}
-        clusters = query_clusters([test.relevant[q] for q in test.queries])
-        generic_clusters = query_clusters([generic.relevant[q] for q in generic.queries])
-        ladder_rows += ladder_table_rows(ds.tier, rungs, source, seed, clusters, generic_clusters)
+        clusters = split_clusters(test)
+        ladder_rows += ladder_table_rows(ds.tier, rungs, source, seed, clusters, split_clusters(generic))
         curves[name] = rungs["recipe"].dev_curve
         base, top = rungs["off-the-shelf"], rungs["recipe"]
         gain = forget = next(r for r in ladder_rows if r.dataset == name and r.rung == "recipe")
@@ -270,7 +269,7 @@ def read_cached_reference(path: Path, key: dict, fingerprint: str, query_ids: li
         return None  # read_cached_rungs has said why
     ref = doc.get("reference") if isinstance(doc, dict) else None
     if (not isinstance(ref, dict) or doc.get("key") != key or ref.get("fingerprint") != fingerprint
-            or doc.get("test_query_ids") != query_ids or len(ref.get("test_recall10", ())) != len(query_ids)):
+            or doc.get("test_query_ids") != query_ids or len(ref.get("test_recall10") or ()) != len(query_ids)):
         return None
     return ref
 

@@ -74,6 +74,14 @@ def test_lift_resamples_the_clusters_of_the_split():
     assert right.clusters is not None and len(set(right.clusters.tolist())) < len(qids)  # ICD codes have synonyms
     gain = lift(right, wrong)
     assert gain.clusters == len(set(right.clusters.tolist())) and f"in {gain.clusters} clusters" in str(gain)
+    # a retriever right on every other cluster: the queries of a cluster succeed or fail together,
+    # and the interval lift reports is the cluster bootstrap's, not the per-query one
+    half = score_rankings([sorted(split.relevant[q]) if c % 2 else ["nothing"] for q, c in zip(qids, right.clusters)],
+                          split, "half")
+    gain = lift(half, wrong)
+    per_query = paired_bootstrap(half.per_query["recall@10"], wrong.per_query["recall@10"])
+    clustered = paired_bootstrap(half.per_query["recall@10"], wrong.per_query["recall@10"], clusters=right.clusters)
+    assert (gain.ci_low, gain.ci_high) == clustered[1:] != per_query[1:]
 
 
 def test_search_is_exact_cosine():
