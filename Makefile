@@ -26,14 +26,17 @@ $(STAMP): pyproject.toml requirements-lock.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-# recomputes the off-the-shelf and 1-epoch rungs; the recipe's rungs come from results/ladder/
+# recomputes the off-the-shelf and 1-epoch rungs; the recipe's rungs come from results/ladder/;
+# then measures the course's claims and writes their ledger from the new table (results/claims.md)
 lift: $(STAMP)
 	$(PY) -m helpers reproduce
+	$(PY) -m helpers claims
 
 # recomputes every rung of the recipe ladder and rewrites results/ladder/ (~1 h on 2 cores from scratch;
 # a model already in runs/ladder under the same training key is reused, not retrained)
 ladder: $(STAMP)
 	$(PY) -m helpers reproduce --recompute all
+	$(PY) -m helpers claims
 
 quick: $(STAMP)
 	$(PY) -m helpers reproduce --quick --datasets clinical_abbrev

@@ -3,6 +3,7 @@
     python -m helpers reproduce            # the lift table on the shipped data (~15 min on 2 cores)
     python -m helpers reproduce --recompute all   # retrain every rung of the recipe ladder (~1 h)
     python -m helpers reproduce --quick    # the same path on small slices (~3 min; numbers mean nothing)
+    python -m helpers claims               # the course's seven claims, measured: results/claims.{json,md}
     python -m helpers gate --report forgetting.json                  # pass/fail a measured candidate
     python -m helpers gate --candidate runs/x/final --domain icd10cm  # measure it first, then gate
     python -m helpers finetune --corpus my_docs/ --out runs/my_docs  # your own documents, end to end
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     gp.add_argument("--min-lift", type=float, default=2.0, help="domain recall@10 points required (default 2)")
     gp.add_argument("--max-general-drop", type=float, default=1.0, help="general recall@10 points allowed to fall (default 1)")
     gp.add_argument("--allow-ci-zero", action="store_true", help="do not require the domain CI to exclude zero")
+    cp = sub.add_parser("claims", help="measure the course's claims and write the ledger: results/claims.{json,md} "
+                                       "and the README's copy")
+    cp.add_argument("--ledger-only", action="store_true",
+                    help="rewrite results/claims.md (and the README's copy) from the results files, measuring nothing")
     _add_finetune(sub)
     args = ap.parse_args(argv)
 
@@ -75,6 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         return _gate(args)
     if args.command == "finetune":
         return _finetune(args)
+    if args.command == "claims":
+        from helpers.claims import measure, update_readme, write_ledger
+
+        if not args.ledger_only:
+            measure()
+        table = write_ledger()
+        update_readme(table)
+        print(table)
+        return 0
 
     if args.command == "reproduce":
         from transformers.utils import logging as hf_logging

@@ -268,7 +268,7 @@ class Verdict:
 
 def fine_tuning_verdict(dense: EvalResult, cheaper: dict[str, EvalResult], n_pairs: int, clusters: ClusterReport,
                         tier: str, target_recall: float = 0.9, min_pairs: int = 1000,
-                        min_worthwhile_lift: float = 5.0, measured_lift: float | None = None) -> Verdict:
+                        min_worthwhile_lift: float = 10.0, measured_lift: float | None = None) -> Verdict:
     """The course's three preconditions, measured, plus the lift worth paying for.
 
     1. cheaper wins exhausted: the best of ``cheaper`` (BM25, hybrid, reranking...) still leaves
@@ -277,9 +277,10 @@ def fine_tuning_verdict(dense: EvalResult, cheaper: dict[str, EvalResult], n_pai
     3. errors cluster rather than spread uniformly (:meth:`ClusterReport.clustered`) -- read
        *which* features they cluster by: terminology and corpus sections are what fine-tuning fixes;
     and the expected lift reaches ``min_worthwhile_lift`` points (the operational cost of a
-    fine-tuned model -- pipeline, re-embedding, versioning -- pays back on large lifts). The
-    expected lift is ``measured_lift`` (points, e.g. from a pilot fine-tune or the lift table)
-    when given, else the course's band for ``tier``.
+    fine-tuned model -- pipeline, re-embedding, versioning -- pays back on large lifts; the default
+    of 10 is the course's "double digits"). The expected lift is the course's band for ``tier``
+    (its low end is compared), or ``measured_lift`` (points) when a *pilot* fine-tune has measured
+    one: a decision made before fine-tuning cannot read the lift of the fine-tune it decides on.
     """
     best_name, best = max(cheaper.items(), key=lambda kv: kv[1].mean())
     lo, hi = paired_bootstrap(best.per_query["recall@10"], dense.per_query["recall@10"], clusters=dense.clusters)[1:]

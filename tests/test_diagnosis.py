@@ -105,5 +105,7 @@ def test_verdict_reasons():
     assert not v.fine_tune and not v.reasons["1,000+ training pairs"][0]
     v = fine_tuning_verdict(dense, {"bm25": dense}, n_pairs=3000, clusters=clustered, tier="generic")
     assert not v.fine_tune and not v.reasons["lift worth its cost"][0]
+    v = fine_tuning_verdict(dense, {"bm25": dense}, n_pairs=3000, clusters=clustered, tier="moderate")
+    assert not v.fine_tune, "the course's 3-8 points are not the double digits it asks for"
     v = fine_tuning_verdict(dense, {"bm25": dense}, 3000, clustered, "generic", measured_lift=12.0)
     assert v.fine_tune and "measured" in v.expected_lift
