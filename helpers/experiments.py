@@ -48,7 +48,7 @@ class Experiment:
         self.cache = cache if cache is not None else EmbeddingCache()
         self.baseline = evaluate(load_model_cached(student), self.test, self.cache, student, self.dataset.name)
         self.per_query = {"no fine-tuning": self.baseline.per_query["recall@10"]}
-        self.models: dict = {}  # row name -> its fine-tuned model, for a closer look
+        self.last_model = None  # the latest row's fine-tuned model, for a closer look (only the latest: memory)
         self.rows: list[dict] = [{
             "name": "no fine-tuning", "pairs": 0, "recall@10": round(100 * self.baseline.mean(), 1),
             "lift": 0.0, "ci_low": 0.0, "ci_high": 0.0, "ndcg@10": round(100 * self.baseline.mean("ndcg@10"), 1),
@@ -73,7 +73,7 @@ class Experiment:
                                 show_progress_bar=False, reuse=loss is None)
         result = evaluate(model, self.test, self.cache, name, self.dataset.name)
         self.per_query[name] = result.per_query["recall@10"]
-        self.models[name] = model
+        self.last_model = model
         gain = lift(result, self.baseline)
         row = {
             "name": name, "pairs": len(examples), "recall@10": round(100 * gain.after, 1),

@@ -73,19 +73,19 @@ def test_style_splits_pair_styles_on_the_documents_they_share():
                           {"g2": {"d1"}, "g1": {"d1"}, "g3": {"d9"}})
     splits = style_splits(records, corpus, ("keyword", "colloquial"), gold=gold)
     assert list(splits["keyword"].queries) == ["d1", "d2", "d3"] and list(splits["colloquial"].queries) == ["d1", "d3"]
+    same = records + [_rec("d1", "expert", "alpha stuff")]  # the keyword query's words, in another style
+    assert splits["keyword"].queries["d1"] == style_splits(same, corpus, ("keyword", "expert"))["expert"].queries["d1"]
     assert splits[GOLD_STYLE].queries == {"d1": "gold zero"}  # the first gold query by id; d9 was not asked for
     with pytest.raises(ValueError, match="colloquial"):
         style_splits(records[2:4], corpus, ("keyword", "colloquial"))
 
 
-def test_ledger_has_every_claim_with_a_verdict():
+def test_the_ledger_covers_the_seven_claims_and_every_dataset_of_the_lift_table():
     rows = ledger()
-    assert [r["claim"] for r in rows] == [c.number for c in CLAIMS] == list(range(1, 8))
-    assert {r["verdict"] for r in rows} <= VERDICTS
-    table, corr = signals_vs_lift()
-    lifts = {r["dataset"]: float(r["lift"]) for r in csv.DictReader(open(RESULTS_DIR / "lift_table.csv"))}
-    assert {r["dataset"]: r["recipe lift (test)"] for r in table} == lifts
-    assert set(corr) == {"terminology_spread", "failure_rate"}
+    assert [r["claim"] for r in rows] == list(range(1, 8)) and {r["verdict"] for r in rows} <= VERDICTS
+    lift_datasets = [r["dataset"] for r in csv.DictReader(open(RESULTS_DIR / "lift_table.csv"))]
+    assert all(d in rows[6]["measured (95% CI)"] for d in lift_datasets)
+    assert [r["dataset"] for r in signals_vs_lift()[0]] == list(json.loads((RESULTS_DIR / "claims.json").read_text())["signals"])
 
 
 def _results_copy(tmp_path):
@@ -106,22 +106,56 @@ def _rewrite_csv(path, change):
         w.writerows(rows)
 
 
+def _edit_json(out, change):
+    m = json.loads((out / "claims.json").read_text())
+    change(m)
+    (out / "claims.json").write_text(json.dumps(m))
+
+
 def test_verdicts_follow_the_results_files(tmp_path):
     out = _results_copy(tmp_path)
-    _rewrite_csv(out / "lift_table.csv", lambda r: r.update(verdict="within"))
-    # hard negatives the largest step everywhere
+    _rewrite_csv(out / "lift_table.csv", lambda r: r.update(verdict="within", train_pairs="5000"))
     _rewrite_csv(out / "ladder.csv", lambda r: r.update(gain_over_below="50.0") if r["rung"] == "hard negatives" else None)
-    m = json.loads((out / "claims.json").read_text())
-    m["style"]["styles"]["colloquial"].update(difference=-5.0, ci_low=-9.0, ci_high=-1.0)
-    m["jargon"].update(ci_low=0.0)
-    (out / "claims.json").write_text(json.dumps(m))
-    verdict = {r["claim"]: r["verdict"] for r in ledger(out)}
-    assert verdict[2] == verdict[3] == verdict[6] == verdict[7] == "agrees"
-    m["style"]["styles"]["colloquial"].update(difference=5.0, ci_low=1.0, ci_high=9.0)
-    (out / "claims.json").write_text(json.dumps(m))
-    _rewrite_csv(out / "lift_table.csv", lambda r: r.update(verdict="above"))
-    verdict = {r["claim"]: r["verdict"] for r in ledger(out)}
-    assert verdict[2] == verdict[7] == "disagrees"
+
+    def supportive(m):
+        m["lookalike"].update(lookalike_share=0.8, ci_low=0.7, ci_high=0.9)
+        m["style"]["styles"]["colloquial"].update(difference=-5.0, ci_low=-9.0, ci_high=-1.0)
+        m["jargon"].update(ci_low=0.0)
+        for s in m["signals"].values():
+            s["clustered"] = True
+
+    _edit_json(out, supportive)
+    curve = tmp_path / "data" / "lesson2"
+    curve.mkdir(parents=True)
+    (curve / "curve.csv").write_text("name,pairs,recall@10,lift,ci_low,ci_high\nnone,0,1,0,0,0\n"
+                                     "300 pairs,300,1,0.5,-1.0,2.0\n1000 pairs,1000,1,3.0,1.0,5.0\n")
+    v = {r["claim"]: r["verdict"] for r in ledger(out, tmp_path / "data")}
+    assert v == dict.fromkeys(range(1, 8), "agrees")
+
+    def against(m):
+        m["lookalike"].update(lookalike_share=0.005, ci_low=0.0, ci_high=0.01)  # no more than chance
+        m["style"]["styles"]["colloquial"].update(difference=5.0, ci_low=1.0, ci_high=9.0)
+        m["jargon"].update(ci_low=5.0)
+        for s in m["signals"].values():
+            s["clustered"] = False
+
+    _edit_json(out, against)
+    _rewrite_csv(out / "lift_table.csv", lambda r: r.update(verdict="above", train_pairs="500"))
+    _rewrite_csv(out / "ladder.csv", lambda r: r.update(gain_over_below="-1.0") if r["rung"] == "hard negatives" else None)
+    v = {r["claim"]: r["verdict"] for r in ledger(out, tmp_path / "data")}
+    assert v[1] == v[2] == v[3] == v[4] == v[6] == v[7] == "disagrees"
+    assert v[5] == "partly"  # unclustered sets lifted, but the spread still ranks the lifts
+
+    def in_between(m):
+        m["lookalike"].update(lookalike_share=0.3, ci_low=0.2, ci_high=0.4)  # above chance, not most
+        m["style"]["styles"]["colloquial"].update(difference=-2.0, ci_low=-6.0, ci_high=2.0)
+
+    _edit_json(out, in_between)
+    _rewrite_csv(out / "lift_table.csv", lambda r: r.update(verdict="within" if r["tier"] == "heavy" else "below",
+                                                            train_pairs="5000"))
+    (curve / "curve.csv").write_text("name,pairs,recall@10,lift,ci_low,ci_high\nnone,0,1,0,0,0\n300 pairs,300,1,2.0,0.5,3.5\n")
+    v = {r["claim"]: r["verdict"] for r in ledger(out, tmp_path / "data")}
+    assert v[1] == v[2] == v[4] == v[7] == "partly"
 
 
 def test_ledger_names_a_dataset_missing_from_the_lift_table(tmp_path):

@@ -92,7 +92,9 @@ def _execute(ws, session: str, code: str) -> tuple[dict, list[dict]]:
         "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
                     "allow_stdin": False, "stop_on_error": True},
     }))
-    outputs, deadline = [], time.monotonic() + 300
+    # done when both the shell reply and the iopub "idle" for this request have come: the two
+    # channels are not ordered against each other, so output may still follow the reply
+    outputs, reply, idle, deadline = [], None, False, time.monotonic() + 300
     while time.monotonic() < deadline:
         msg = json.loads(ws.recv())
         if msg["msg_type"] == "status" and msg["content"].get("execution_state") in ("dead", "restarting"):
@@ -101,8 +103,12 @@ def _execute(ws, session: str, code: str) -> tuple[dict, list[dict]]:
             continue
         if msg["msg_type"] in ("stream", "error", "execute_result", "display_data"):
             outputs.append(msg)
-        if msg["msg_type"] == "execute_reply":
-            return msg["content"], outputs
+        elif msg["msg_type"] == "execute_reply":
+            reply = msg["content"]
+        elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+            idle = True
+        if reply is not None and idle:
+            return reply, outputs
     raise AssertionError(f"no reply in 5 minutes to:\n{code}")
 
 
