@@ -30,7 +30,7 @@ import numpy as np
 
 from helpers.data import DATA_DIR, RetrievalSplit, load_dataset
 from helpers.diagnosis import default_query_features, error_clusters, separation
-from helpers.evaluation import EvalResult, encode_split, evaluate, paired_bootstrap, recall_ci, search
+from helpers.evaluation import EvalResult, encode_split, evaluate, paired_bootstrap, recall_ci, retrieval_metrics, search
 from helpers.io import atomic_write, write_json
 
 RESULTS_DIR = DATA_DIR.parent / "results"
@@ -213,7 +213,9 @@ def shuffled_query_recall(q_emb: np.ndarray, split: RetrievalSplit, doc_emb: np.
 
 
 def _recall10(idx: np.ndarray, doc_ids: list[str], relevant: list[set[str]]) -> float:
-    return float(np.mean([len({doc_ids[j] for j in row if j >= 0} & rel) / len(rel) for row, rel in zip(idx, relevant)]))
+    """Mean recall@10 of faiss result indices, scored like every other run (:func:`retrieval_metrics`)."""
+    ranked = [[doc_ids[j] for j in row if j >= 0] for row in idx]
+    return float(retrieval_metrics(ranked, relevant, ks=(10,))["recall@10"].mean())
 
 
 def jargon_recall(model, split: RetrievalSplit, cache, min_pieces: int = 3) -> dict:
@@ -367,7 +369,6 @@ def ledger(results_dir: str | Path = RESULTS_DIR, data_dir: str | Path = DATA_DI
     lift_rows = {r["dataset"]: r for r in _csv(results_dir / "lift_table.csv")}
     ladder_rows = _csv(results_dir / "ladder.csv")
     curve = [r for r in _csv(data_dir / "lesson2" / "curve.csv") if int(r["pairs"]) > 0]
-    rows = []
 
     # 1. most wrong top-1s a lookalike: agrees; more than chance but not most: partly
     lk = m["lookalike"]
@@ -439,10 +440,9 @@ def ledger(results_dir: str | Path = RESULTS_DIR, data_dir: str | Path = DATA_DI
     f7 = "; ".join(f"{d} ({r['tier']}, {r['course_claim']}) {_ci(r['lift'], r['lift_ci_low'], r['lift_ci_high'])} {r['verdict']}"
                    for d, r in lift_rows.items())
 
-    for claim, figure, verdict in zip(CLAIMS, (f1, f2, f3, f4, f5, f6, f7), (v1, v2, v3, v4, v5, v6, v7)):
-        rows.append({"claim": claim.number, "the course says": claim.claim, "measured in": claim.measured_by,
-                     "measured (95% CI)": figure, "verdict": verdict})
-    return rows
+    return [{"claim": claim.number, "the course says": claim.claim, "measured in": claim.measured_by,
+             "measured (95% CI)": figure, "verdict": verdict}
+            for claim, figure, verdict in zip(CLAIMS, (f1, f2, f3, f4, f5, f6, f7), (v1, v2, v3, v4, v5, v6, v7))]
 
 
 def ledger_markdown(rows: list[dict]) -> str:
