@@ -30,9 +30,11 @@ OUT = Path(__file__).resolve().parent.parent / "data" / "lesson5"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--domain", default="clinical_abbrev")
+    ap.add_argument("--domain", "--dataset", default="clinical_abbrev",
+                    help="the domain: a shipped dataset's name or a BEIR folder (default: %(default)s)")
     ap.add_argument("--general", default="gcide")
     ap.add_argument("--replay-from", default="wordnet")
+    ap.add_argument("--out", type=Path, default=OUT, help="folder for the CSV (default: %(default)s)")
     args = ap.parse_args()
 
     from transformers.utils import logging as hf_logging
@@ -78,8 +80,8 @@ def main() -> None:
         add(name, model, len(data), info.seconds)
     reference = models["reference (1 epoch, lr 5e-5)"]
     add("interpolation (alpha 0.5 of reference)", interpolate(base, reference, 0.5), 0, 0.0)
-    save_rows(rows, OUT / f"mitigations_{args.domain}.csv", {
-        "domain": args.domain, "general": args.general, "replay_from": args.replay_from,
+    save_rows(rows, args.out / f"mitigations_{domain.name}.csv", {
+        "dataset": domain.name, "domain": args.domain, "general": args.general, "replay_from": args.replay_from,
         "test_queries": {"domain": len(d_test.queries), "general": len(g_test.queries)},
         "command": f"python benchmarks/forgetting.py --domain {args.domain}", "config": asdict(ref),
         # each row is its own measurement on test; none was picked from the others by its score

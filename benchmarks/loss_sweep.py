@@ -2,6 +2,7 @@
 
     python benchmarks/loss_sweep.py                 # ~20 min on 2 cores; writes data/lesson2/
     python benchmarks/loss_sweep.py --only curve    # one part: losses | temperature | batch | curve
+    python benchmarks/loss_sweep.py --dataset my_beir_folder --out runs/lesson2-mine   # on your data
 
 Every row is a real fine-tune of minilm on ICD-10-CM's known-corpus training split, evaluated on
 its 500 test queries against the full corpus (recall@10, paired-bootstrap 95% CI of the lift
@@ -17,7 +18,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-import _common  # noqa: F401  (sets the offline environment; before any Hugging Face import)
+import _common  # (sets the offline environment; before any Hugging Face import)
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "lesson2"
 DATASET = "icd10cm"
@@ -28,6 +29,7 @@ CURVE = (100, 300, 1000, 2000, 3350)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=["losses", "temperature", "batch", "curve"], action="append")
+    _common.dataset_arguments(ap, DATASET, OUT)
     args = ap.parse_args()
     parts = args.only or ["losses", "temperature", "batch", "curve"]
 
@@ -43,10 +45,9 @@ def main() -> None:
 
     hf_logging.disable_progress_bar()
     base = TrainConfig(epochs=1, learning_rate=5e-5, batch_size=32)
-    command = "python benchmarks/loss_sweep.py --only {}"
 
     for part in parts:
-        exp = Experiment(DATASET, runs_dir=f"runs/lesson2/{part}")
+        exp = Experiment(args.dataset, runs_dir=f"runs/lesson2/{part}")
         pairs = exp.train.pairs()[:MAX_PAIRS]
         if part == "losses":
             exp.run("triplet (random negatives)", triplets_with_random_negatives(exp.train, MAX_PAIRS), base,
@@ -72,7 +73,7 @@ def main() -> None:
             all_pairs = exp.train.pairs()
             for n in CURVE:
                 exp.run(f"{min(n, len(all_pairs))} pairs", all_pairs[:n], base)
-        exp.save(OUT / f"{part}.csv", command.format(part), base)
+        exp.save(args.out / f"{part}.csv", _common.command_line("loss_sweep.py", args, DATASET, f"--only {part}"), base)
         print(exp.table().to_string(), "\n", flush=True)
 
 

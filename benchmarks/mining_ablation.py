@@ -1,6 +1,7 @@
 """Lesson 3's ablation: which hard-negative choice is worth what, one real fine-tune per row.
 
     python benchmarks/mining_ablation.py            # ~15 min on 2 cores; writes data/lesson3/
+    python benchmarks/mining_ablation.py --dataset my_beir_folder --out runs/lesson3-mine   # on your data
 
 Every row fine-tunes minilm with MultipleNegativesRankingLoss on the same 2,000 training
 queries of ICD-10-CM (known-corpus protocol): the in-batch row on (query, document) pairs, the
@@ -16,9 +17,11 @@ The notebook reads the CSV; its ``.json`` sidecar records how it was made.
 
 from __future__ import annotations
 
+import argparse
+
 from pathlib import Path
 
-import _common  # noqa: F401  (sets the offline environment; before any Hugging Face import)
+import _common  # (sets the offline environment; before any Hugging Face import)
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "lesson3"
 DATASET = "icd10cm"
@@ -48,6 +51,10 @@ def suspect_share(mined, judge_scores) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common.dataset_arguments(ap, DATASET, OUT)
+    args = ap.parse_args()
+
     from transformers.utils import logging as hf_logging
 
     from helpers.evaluation import encode_split
@@ -58,7 +65,7 @@ def main() -> None:
 
     hf_logging.disable_progress_bar()
     config = TrainConfig(epochs=1, learning_rate=5e-5, batch_size=32)
-    exp = Experiment(DATASET, runs_dir="runs/lesson3")
+    exp = Experiment(args.dataset, runs_dir="runs/lesson3")
     train = exp.dataset.split("train", exp.protocol, limit=N_QUERIES)
     minilm = load_model_cached("minilm")
 
@@ -81,7 +88,7 @@ def main() -> None:
             exp.run(name, examples, config, negatives=options["source"],
                     mining=MiningConfig(**options).describe(), queries_without_negative=mined.stats["empty_queries"],
                     mpnet_prefers_negative_pct=round(100 * suspect_share(mined, mpnet_score), 1))
-    exp.save(OUT / "ablation.csv", "python benchmarks/mining_ablation.py", config)
+    exp.save(args.out / "ablation.csv", _common.command_line("mining_ablation.py", args, DATASET), config)
 
 
 if __name__ == "__main__":

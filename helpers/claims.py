@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from helpers.evaluation import EvalResult, encode_split, evaluate, paired_bootst
 from helpers.io import atomic_write, write_json
 
 RESULTS_DIR = DATA_DIR.parent / "results"
+REPO_CACHE = DATA_DIR.parent / ".cache"  # the repository's own cache (git ignores it)
 STYLE_QUERIES = DATA_DIR / "claims" / "icd10cm_styles.jsonl"  # Gemma's answers, cached (see SOURCE.md there)
 STYLE_DOCS = 500  # at most this many test documents queried in every style (ICD-10-CM has 432)
 TERMINOLOGY_FEATURES = ("abbreviation", "code-like", "fragmentation")  # of default_query_features
@@ -75,13 +77,32 @@ def icd_family(code: str) -> str:
     return code[:3]
 
 
+def id_family(pattern: str):
+    """A family rule from a regular expression on document ids, for a lesson's parameter cell: two
+    documents are lookalikes when the pattern matches the start of both ids alike (its first group,
+    if it has one); an id it does not match has no family (``None``).
+
+    >>> icd, aws = id_family(r".{3}"), id_family(r"([^.]+)\\.")
+    >>> icd("Q87.19"), aws("s3.AbortMultipartUpload"), aws("no-dot")
+    ('Q87', 's3', None)
+    """
+    rule = re.compile(pattern)
+
+    def family(doc_id: str) -> str | None:
+        m = rule.match(doc_id)
+        return None if m is None else m.group(1 if rule.groups else 0)
+
+    return family
+
+
 def families_of(corpus: dict[str, str], family=icd_family, min_size: int = 3, max_size: int = 12) -> dict[str, list[str]]:
     """Documents' texts grouped by ``family(doc id)``, keeping families of ``min_size``-``max_size``
     members (pairs are too few to measure, the largest families would dominate): the groups
-    :func:`helpers.diagnosis.separation` compares."""
+    :func:`helpers.diagnosis.separation` compares. Documents without a family (``None``) are left out."""
     groups: dict[str, list[str]] = {}
     for doc_id, text in corpus.items():
-        groups.setdefault(family(doc_id), []).append(text)
+        if (f := family(doc_id)) is not None:
+            groups.setdefault(f, []).append(text)
     return {f: t for f, t in groups.items() if min_size <= len(t) <= max_size}
 
 
@@ -101,9 +122,9 @@ def lookalike_errors(result: EvalResult, split: RetrievalSplit, family) -> dict:
         if not ranked or ranked[0] in rel:
             continue
         wrong.append(i)
-        fams = {family(d) for d in rel}
+        fams = {family(d) for d in rel} - {None}  # a document without a family has no lookalikes
         lookalike.append(float(family(ranked[0]) in fams))
-        siblings = sum(size[f] for f in fams) - len(rel)
+        siblings = sum(size[f] for f in fams) - sum(family(d) in fams for d in rel)
         chance.append(siblings / (n_docs - len(rel)))
     if not lookalike:
         raise ValueError(f"{split.name}: no query has a wrong top-1 document")
@@ -119,13 +140,18 @@ def lookalike_errors(result: EvalResult, split: RetrievalSplit, family) -> dict:
 GOLD_STYLE = "gold (clinicians' terms)"
 
 
-def style_queries(dataset, split: RetrievalSplit, llm=None, cache_path: str | Path = STYLE_QUERIES,
+def style_queries(dataset, split: RetrievalSplit, llm=None, cache_path: str | Path | None = None,
                   n_docs: int = STYLE_DOCS, show_progress_bar: bool = False) -> list:
     """Four queries (one per style of :data:`helpers.synthetic.STYLES`) for each of ``n_docs``
     documents labelled with a query of ``split`` (seed 0), written by ``llm`` (default: Gemma 3 270M,
     in-process) -- or read from ``cache_path``, where every answer is kept: with all of them there,
-    no model is loaded."""
+    no model is loaded. By default the answers shipped in ``data/claims/`` for the full ICD-10-CM set,
+    and ``.cache/style_queries/<dataset>.jsonl`` for any other (a slice of ICD-10-CM included)."""
     from helpers.synthetic import STYLES, LlamaCppBackend, generate_queries, plan_jobs
+
+    if cache_path is None:
+        shipped = dataset.name == "icd10cm" and "subsample" not in dataset.meta
+        cache_path = STYLE_QUERIES if shipped else REPO_CACHE / "style_queries" / f"{dataset.name}.jsonl"
 
     pool = sorted({d for q in split.queries for d in split.relevant[q]})
     docs = sorted(np.random.default_rng(0).choice(pool, size=min(n_docs, len(pool)), replace=False).tolist())

@@ -388,15 +388,26 @@ def available_datasets() -> list[str]:
     return sorted(p.name for p in DATA_DIR.iterdir() if (p / "corpus.jsonl").exists()) if DATA_DIR.exists() else []
 
 
-def load_dataset(name_or_path: str | Path) -> RetrievalDataset:
-    """Load and validate a dataset folder (or a shipped dataset by name).
+def load_dataset(name_or_path: str | Path, sample: dict[str, int] | None = None) -> RetrievalDataset:
+    """Load and validate a dataset folder (or a shipped dataset by name); with ``sample``, e.g.
+    ``{"docs": 400, "train": 300, "dev": 50, "test": 100}``, a slice of it for a quick first run
+    (:meth:`RetrievalDataset.subsample`: recall on a smaller corpus is higher, compare on one slice only).
 
     Two layouts: the course's (``corpus.jsonl``, ``queries.jsonl``, ``qrels.tsv``, and optionally
     ``splits.json``, else splits are made by :func:`make_splits`), and a standard BEIR folder
     (``qrels/train.tsv``, ``qrels/dev.tsv``, ``qrels/test.tsv``, any of them), whose files are its
     ``known_corpus`` splits -- see :func:`read_beir_splits` for what is checked and left out there.
     """
-    root = resolve_dataset_path(name_or_path)
+    dataset = _read_dataset(resolve_dataset_path(name_or_path))
+    if sample is None:
+        return dataset
+    unknown = set(sample) - {"docs", *SPLITS}
+    if unknown or "docs" not in sample:
+        raise ValueError(f"sample needs 'docs' and may name {', '.join(SPLITS)}; got {sorted(sample)}")
+    return dataset.subsample(sample["docs"], {k: v for k, v in sample.items() if k != "docs"})
+
+
+def _read_dataset(root: Path) -> RetrievalDataset:
     problems: list[str] = []
     beir = not (root / "qrels.tsv").exists() and any((root / "qrels" / f"{s}.tsv").exists() for s in SPLITS)
     for fname in ("corpus.jsonl", "queries.jsonl") + (() if beir else ("qrels.tsv",)):

@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import platform
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -121,12 +122,19 @@ def save_rows(rows: list[dict], path: str | Path, provenance: dict) -> None:
     })
 
 
-def load_rows(path: str | Path):
-    """The cached rows as a DataFrame, and their provenance."""
+def load_rows(path: str | Path, dataset: str | None = None):
+    """The cached rows as a DataFrame, and their provenance. Given ``dataset`` (the one the lesson
+    runs on), a note says so when the rows were measured on another, and which command measures it."""
     import pandas as pd
 
     path = Path(path)
-    return pd.read_csv(path).set_index("name"), json.loads(path.with_suffix(".json").read_text())
+    rows, made = pd.read_csv(path).set_index("name"), json.loads(path.with_suffix(".json").read_text())
+    measured_on = made.get("dataset", made.get("domain"))
+    if dataset is not None and measured_on != dataset:
+        command = re.sub(r"\s--(dataset|domain) \S+", "", made["command"])
+        print(f"note: these cached rows were measured on {measured_on}, not {dataset}. "
+              f"`{command} --dataset {dataset} --out DIR` measures them there; then point CACHED at DIR.")
+    return rows, made
 
 
 def compare_rows(path: str | Path, a: str, b: str, seed: int = 0) -> dict:

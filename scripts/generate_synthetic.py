@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from helpers.data import DATA_DIR, load_dataset  # noqa: E402
+from helpers.data import load_dataset  # noqa: E402
 from helpers.io import atomic_write, write_json  # noqa: E402
 from helpers.synthetic import STYLES, generate_queries, make_backend, plan_jobs  # noqa: E402
 
@@ -62,7 +62,7 @@ def main() -> None:
     corpus = dict(list(ds.corpus.items())[: args.limit])
     backend = make_backend(args.llm, args.base_url, args.model, mode=args.mode, concurrency=args.concurrency)
     jobs = plan_jobs(corpus, styles=tuple(args.styles), rotate_styles=True)
-    out = DATA_DIR / ds.name / "synthetic"
+    out = ds.path / "synthetic"  # beside the dataset, where Lesson 4 looks for it
     t0 = time.perf_counter()
     records = generate_queries(jobs, backend, out / "queries.jsonl", **SAMPLING)
     write_json(out / "generation.json", {

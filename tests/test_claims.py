@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from helpers.claims import (CLAIMS, GOLD_STYLE, LEDGER_END, LEDGER_START, RESULTS_DIR, ledger, ledger_markdown,
-                            lookalike_errors, random_vector_recall, rank_correlation, shuffled_query_recall,
+from helpers.claims import (CLAIMS, GOLD_STYLE, LEDGER_END, LEDGER_START, RESULTS_DIR, families_of, id_family, ledger,
+                            ledger_markdown, lookalike_errors, random_vector_recall, rank_correlation, shuffled_query_recall,
                             signals_vs_lift, style_splits, write_ledger)
 from helpers.data import DATA_DIR, RetrievalSplit
 from helpers.evaluation import score_rankings
@@ -58,6 +58,17 @@ def test_lookalike_errors_counts_wrong_top1_in_the_same_family():
     assert out["wrong_top1"] == 2 and out["lookalike_share"] == 0.5  # q1 a sibling, q2 unrelated, q3 right
     # chance: q1 has 2 siblings among 5 wrong documents, q2 has 1 of 5
     assert out["chance_share"] == pytest.approx((2 / 5 + 1 / 5) / 2)
+
+
+def test_documents_without_a_family_are_never_lookalikes():
+    family = id_family(r"([^.]+)\.")  # AWS-like ids: "service.Operation"; "plain" has none
+    corpus = {d: d for d in ["s3.Get", "s3.Put", "s3.List", "ec2.Run", "plain", "other"]}
+    split = RetrievalSplit("t", "p", {"q1": "x", "q2": "y"}, corpus, {"q1": {"plain"}, "q2": {"s3.Get"}})
+    result = score_rankings([["other", "plain"], ["s3.Put", "s3.Get"]], split, "m")
+    out = lookalike_errors(result, split, family)
+    assert out["wrong_top1"] == 2 and out["lookalike_share"] == 0.5  # "other" is no sibling of "plain"
+    assert out["chance_share"] == pytest.approx((0 / 5 + 2 / 5) / 2)
+    assert families_of(corpus, family, min_size=1) == {"s3": ["s3.Get", "s3.Put", "s3.List"], "ec2": ["ec2.Run"]}
 
 
 def _rec(doc, style, query):

@@ -194,6 +194,15 @@ def test_no_two_documents_have_the_same_text(name):
     assert not copies, f"{name}: {len(copies)} documents repeat another's text, e.g. {copies[:3]}"
 
 
+def test_load_dataset_takes_a_slice_and_says_what_a_slice_needs():
+    ds = load_dataset("clinical_abbrev", sample={"docs": 200, "train": 30, "test": 40})
+    assert len(ds.split("test").queries) == 40 and len(ds.corpus) == 200 and ds.meta["subsample"]["n_docs"] == 200
+    with pytest.raises(ValueError, match="sample needs 'docs'"):
+        load_dataset("clinical_abbrev", sample={"test": 40})
+    with pytest.raises(ValueError, match="'tests'"):
+        load_dataset("clinical_abbrev", sample={"docs": 200, "tests": 40})
+
+
 def test_subsample_keeps_every_relevant_document():
     ds = load_dataset("clinical_abbrev").subsample(200, {"train": 30, "test": 40})
     test = ds.split("test")

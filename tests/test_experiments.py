@@ -35,3 +35,14 @@ def test_experiment_reuses_a_saved_run_and_compares_rows_paired(tmp_path):
     diff = compare_rows(tmp_path / "rows.csv", "tiny run", "no fine-tuning")
     assert diff["difference"] == second["lift"] and diff["queries"] == 40
     assert diff["ci_low"] <= diff["difference"] <= diff["ci_high"]
+
+
+def test_cached_rows_say_when_they_were_measured_on_another_dataset(tmp_path, capsys):
+    rows = [{"name": "no fine-tuning", "pairs": 0, "recall@10": 50.0, "lift": 0.0, "ci_low": 0.0, "ci_high": 0.0}]
+    save_rows(rows, tmp_path / "sweep.csv", {"command": "python benchmarks/x.py --only a --dataset d", "dataset": "d"})
+    load_rows(tmp_path / "sweep.csv", dataset="d")
+    assert capsys.readouterr().out == ""
+    load_rows(tmp_path / "sweep.csv", dataset="mine")
+    assert capsys.readouterr().out.strip() == (
+        "note: these cached rows were measured on d, not mine. `python benchmarks/x.py --only a --dataset mine "
+        "--out DIR` measures them there; then point CACHED at DIR.")
