@@ -38,8 +38,10 @@ SOURCE_MD = """\
 - **Licence**: GPL-2.0 (Git and its documentation; see Debian's
   `/usr/share/doc/git-doc/copyright`). Redistributed here unmodified, with this notice.
 - **Rebuild**: `python scripts/build_raw_docs.py` (apt-get download git-doc; dpkg-deb -x).
-- **Not labelled**: there are no queries. `python -m helpers finetune --corpus data/raw/git-docs/docs`
-  writes them with an LLM; `llm_queries.jsonl` here caches those answers (see below).
+- **Queries**: the pages come with none. `python -m helpers finetune --corpus data/raw/git-docs/docs`
+  writes them with an LLM; `llm_queries.jsonl` here caches those answers (see below). `gold/` holds
+  131 questions written by hand and labelled with the pages that answer them, a ruler no LLM wrote
+  (see `gold/SOURCE.md`; the rebuild replaces `docs/` only).
 
 ## llm_queries.jsonl
 
