@@ -18,7 +18,6 @@ The notebook reads the CSV; its ``.json`` sidecar records how it was made.
 from __future__ import annotations
 
 import argparse
-
 from pathlib import Path
 
 import _common  # (sets the offline environment; before any Hugging Face import)

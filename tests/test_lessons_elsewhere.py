@@ -2,7 +2,7 @@
 
 nbval (``make test``) checks the lessons as committed, on the data their prose discusses. Here each
 of Lessons 1-5 runs once more through papermill, the tool a reader would use for the same thing
-(``papermill 01_diagnosis.ipynb mine.ipynb -p DATASET ...``), on a slice of ``aws_docs``: another
+(``papermill 01_diagnosis.ipynb mine.ipynb -p DATASET ...``), on a slice of ``aws_docs`` (60 test queries, 200+ documents): another
 tier, other document ids, no cached artefacts. Outputs are not compared (the figures are this
 slice's), but any error fails the test, and so does a quoted-figure check that forgot to stand down.
 """
@@ -19,13 +19,13 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = ("01_diagnosis", "02_contrastive_losses", "03_hard_negative_mining", "04_synthetic_data", "05_deployment")
 
 #: AWS operations: ids are "service.Operation", so the operations of one service are lookalikes
-SLICE = {"docs": 300, "train": 100, "dev": 30, "test": 100}
+SLICE = {"docs": 200, "train": 64, "dev": 20, "test": 60}
 SERVICE = r"([^.]+)\."
 ELSEWHERE = {
     "01_diagnosis": {"DATASET": "aws_docs", "SAMPLE": SLICE, "FAMILY_PATTERN": SERVICE, "GROUP_PATTERN": SERVICE,
                      "STYLE_DOCS": 4},
-    "02_contrastive_losses": {"DATASET": "aws_docs", "SAMPLE": SLICE, "N_PAIRS": 100, "FAMILY_PATTERN": SERVICE},
-    "03_hard_negative_mining": {"DATASET": "aws_docs", "SAMPLE": SLICE, "LIVE_QUERIES": 100},
+    "02_contrastive_losses": {"DATASET": "aws_docs", "SAMPLE": SLICE, "N_PAIRS": 64, "FAMILY_PATTERN": SERVICE},
+    "03_hard_negative_mining": {"DATASET": "aws_docs", "SAMPLE": SLICE, "LIVE_QUERIES": 64},
     "04_synthetic_data": {"DATASET": "aws_docs", "SAMPLE": SLICE, "SYNTHETIC_DOCS": 8},
     "05_deployment": {"DOMAIN": "aws_docs", "SAMPLE": SLICE,
                       "QUERIES_TO_TRY": ["delete an S3 bucket", "list DynamoDB tables"]},
