@@ -32,10 +32,9 @@ import numpy as np
 from helpers.data import DATA_DIR, RetrievalSplit, load_dataset
 from helpers.diagnosis import default_query_features, error_clusters, separation
 from helpers.evaluation import EvalResult, encode_split, evaluate, paired_bootstrap, recall_ci, retrieval_metrics, search
-from helpers.io import atomic_write, write_json
+from helpers.io import COURSE_CACHE, atomic_write, write_json
 
 RESULTS_DIR = DATA_DIR.parent / "results"
-REPO_CACHE = DATA_DIR.parent / ".cache"  # the repository's own cache (git ignores it)
 STYLE_QUERIES = DATA_DIR / "claims" / "icd10cm_styles.jsonl"  # Gemma's answers, cached (see SOURCE.md there)
 STYLE_DOCS = 500  # at most this many test documents queried in every style (ICD-10-CM has 432)
 TERMINOLOGY_FEATURES = ("abbreviation", "code-like", "fragmentation")  # of default_query_features
@@ -151,7 +150,7 @@ def style_queries(dataset, split: RetrievalSplit, llm=None, cache_path: str | Pa
 
     if cache_path is None:
         shipped = dataset.name == "icd10cm" and "subsample" not in dataset.meta
-        cache_path = STYLE_QUERIES if shipped else REPO_CACHE / "style_queries" / f"{dataset.name}.jsonl"
+        cache_path = STYLE_QUERIES if shipped else COURSE_CACHE / "style_queries" / f"{dataset.name}.jsonl"
 
     pool = sorted({d for q in split.queries for d in split.relevant[q]})
     docs = sorted(np.random.default_rng(0).choice(pool, size=min(n_docs, len(pool)), replace=False).tolist())

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.io import atomic_write
+from helpers.io import COURSE_CACHE, atomic_write
 from helpers.models import model_fingerprint
 
 # faiss is imported inside `search`: it costs ~0.3 s at import, and the release gate and the
@@ -274,7 +274,7 @@ def course_cache(**kwargs) -> EmbeddingCache:
     """The lessons' shared embedding cache on disk: ``$EMBEDDING_CACHE_DIR``, else ``.cache/embeddings``
     in the project folder. A lesson run again, or the next lesson on the same data, encodes nothing
     twice; delete the folder to start cold (``make test`` uses a fresh one per run)."""
-    folder = os.environ.get("EMBEDDING_CACHE_DIR") or Path(__file__).resolve().parent.parent / ".cache" / "embeddings"
+    folder = os.environ.get("EMBEDDING_CACHE_DIR") or COURSE_CACHE / "embeddings"
     return EmbeddingCache(folder, **kwargs)
 
 

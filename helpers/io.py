@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+#: the project's own cache folder (git ignores it): lesson embeddings, LLM answers written on other data
+COURSE_CACHE = Path(__file__).resolve().parent.parent / ".cache"
+
 
 @contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator:
