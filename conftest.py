@@ -13,6 +13,11 @@ the prose quotes). A cell so marked without such a check is an error.
 
 Progress bars (tqdm's notebook widgets) are not results: whether one appears depends on what the
 shared embedding cache already holds, so they are left out of every comparison.
+
+nbval waits for a cell's outputs at most 5 seconds once the kernel has replied (a constant in nbval
+0.11, not an option: nbval issues #136 and #231). On a loaded CI machine the kernel's output thread
+can lag longer than that after a long cell, and the cell then fails with "Timeout of 5 seconds
+exceeded waiting for output" although it ran; every cell gets ``OUTPUT_TIMEOUT_S`` instead.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from helpers.checks import LIVE_MARKER, mask_numbers
 
 CHECKS = ("expect_near(", "expect_ci(")
 WIDGET = "application/vnd.jupyter.widget-view+json"
+OUTPUT_TIMEOUT_S = 120
 
 
 def _results_only(outputs, html_only_where_both: bool):
@@ -50,6 +56,7 @@ def pytest_collection_modifyitems(config, items):
         cell = getattr(item, "cell", None)
         if cell is None:
             continue
+        item.output_timeout = OUTPUT_TIMEOUT_S
         live = cell.source.lstrip().startswith(LIVE_MARKER)
         if live and not any(check in cell.source for check in CHECKS):
             raise ValueError(f"{item.nodeid}: a {LIVE_MARKER} cell must check its figures with "
