@@ -197,7 +197,8 @@ def fine_tune(
 
     ``loss`` is a loss *factory* ``model -> loss module`` (default:
     ``MultipleNegativesRankingLoss``), so the lessons can pass their own hand-written loss.
-    Extra columns (hard negatives) can be given as tuples longer than 2.
+    Extra columns (hard negatives) can be given as tuples longer than 2, and a number as the last
+    element is a ``label`` column (a teacher's margin for ``MarginMSELoss``, as in GPL).
 
     With ``config.save_steps > 0`` checkpoints are written to ``output_dir`` and, with
     ``resume=True``, an interrupted run continues from the last one -- but only when its *training
@@ -229,6 +230,10 @@ def fine_tune(
     width = len(pairs[0])
     if width < 2 or any(len(p) != width for p in pairs):
         raise ValueError("every training example must be a tuple of the same length >= 2 (anchor, positive, negatives...)")
+    # a number last is a label (a teacher's margin for MarginMSELoss, a score for CoSENT...): its own column
+    labelled = not isinstance(pairs[0][-1], str)
+    if labelled and (width < 3 or any(isinstance(p[-1], str) for p in pairs)):
+        raise ValueError("a labelled example is (texts..., label) with at least two texts, and every example has a label")
 
     set_seed(cfg.seed)
     base_name = base_model if isinstance(base_model, (str, os.PathLike)) else (
@@ -237,9 +242,10 @@ def fine_tune(
     eval_length = model.max_seq_length
     model.max_seq_length = min(cfg.max_seq_length, eval_length)  # shorter texts train faster
 
-    columns = ["anchor", "positive"] + [f"negative_{i}" for i in range(1, width - 1)]
+    n_texts = width - labelled
+    columns = ["anchor", "positive"] + [f"negative_{i}" for i in range(1, n_texts - 1)] + ["label"] * labelled
     train = Dataset.from_dict({c: [p[i] for p in pairs] for i, c in enumerate(columns)})
-    fp = fingerprint_texts(tuple(p) for p in pairs)
+    fp = fingerprint_texts(tuple(map(str, p)) for p in pairs)  # str(text) is the text: unlabelled keys unchanged
     model.model_card_data.train_datasets = [{"name": f"{dataset_name} ({len(pairs)} pairs, fingerprint {fp})"}]
 
     output_dir = Path(output_dir)
@@ -398,7 +404,7 @@ def _column_prompts(model, columns: list[str]) -> dict[str, str]:
     {'anchor': 'query: ', 'positive': 'passage: ', 'negative_1': 'passage: '}
     """
     prompts = declared_prompts(model)
-    chosen = {c: prompts.get("query" if c == "anchor" else "document", "") for c in columns}
+    chosen = {c: prompts.get("query" if c == "anchor" else "document", "") for c in columns if c != "label"}
     return {c: p for c, p in chosen.items() if p}
 
 

