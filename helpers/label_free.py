@@ -5,7 +5,7 @@ Lesson 4's LLM writes one query per document; these are the other label-free sou
 compares on gold queries (``benchmarks/label_free.py``):
 
 - :func:`crop_pairs` -- a random span of a document's words as the query, the whole document as its
-  positive (Contriever's cropping, for one-line documents: no LLM, no labels, seconds to make);
+  positive (Contriever's cropping: no LLM, no labels, made in milliseconds);
 - :func:`teacher_margins` -- GPL's pseudo-labels: a stronger model's score margin
   ``sim(q, pos) - sim(q, neg)`` for each triplet, the target of ``MarginMSELoss``. Noisy queries
   then cost less: a query the teacher finds no closer to its document than to the negative teaches
@@ -71,8 +71,8 @@ def teacher_margins(triplets: list[tuple[str, str, str]], teacher, cache: Embedd
 
 def plot_sources(tables: dict, reference: str = "gold", axes=None):
     """One panel per dataset: each label-free source's recall@10 lift with its 95% CI, the dashed line
-    at the ``reference`` row's lift (gold pairs, same count), the dotted one at half of it (issue
-    #15's target). ``tables``: dataset name -> the rows of ``benchmarks/label_free.py``
+    at the ``reference`` row's lift (gold pairs, same count), the dotted one at half of it (the mark a
+    label-free source should reach). ``tables``: dataset name -> the rows of ``benchmarks/label_free.py``
     (:func:`helpers.experiments.load_rows`)."""
     import matplotlib.pyplot as plt
 
