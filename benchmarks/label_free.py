@@ -1,7 +1,7 @@
 """Label-free training sources compared on gold queries (issue #15; Lesson 4 reads the table).
 
     python scripts/generate_synthetic.py icd10cm     # first, where the dataset has no synthetic set yet
-    python benchmarks/label_free.py                  # ICD-10-CM: five fine-tunes, ~35 min on 2 cores
+    python benchmarks/label_free.py                  # ICD-10-CM: six fine-tunes, ~7 min on 2 cores
     python benchmarks/label_free.py --sources gold crops --dataset clinical_abbrev --n 1600
 
 Every row fine-tunes the student from the same start with Lesson 4's settings, fixed in advance
@@ -18,7 +18,7 @@ fine-tuning. The sources:
   ``cos(q, pos) - cos(q, neg)`` as the target of ``MarginMSELoss``. The teacher judges noisy queries
   instead of a filter dropping them.
 - ``crops``: a random span (30-70 % of the words) of N documents as the query, the document as its
-  positive (Contriever's cropping; no LLM at all, seconds to make).
+  positive (Contriever's cropping; no LLM at all, made in milliseconds).
 - ``crops+llm``: N/2 of each.
 - ``distil``: mpnet distilled into the student on domain text alone: GPL's recipe with the crops as
   queries (one negative from minilm's top 50, mpnet's margin, ``MarginMSELoss``). No LLM, no labels.
@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import argparse
 import random
-from collections import defaultdict
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import _common  # (sets the offline environment; before any Hugging Face import)
@@ -89,11 +89,12 @@ def main() -> None:
             raise SystemExit(f"only {len(kept)} filtered LLM queries, {k} wanted: lower --n")
         return as_split(random.Random(SEED).sample(kept, k) if k < len(kept) else kept, ds.corpus).pairs()
 
+    ids_of = defaultdict(set)  # every id of a text: a document's duplicate is never its negative
+    for doc_id, text in ds.corpus.items():
+        ids_of[text].add(doc_id)
+
     def margins(pairs: list[tuple[str, str]]) -> list[tuple]:
         """GPL's labels: one negative from minilm's top 50 for each pair, mpnet's margin."""
-        ids_of = defaultdict(set)  # every id of a text: a document's duplicate is never its negative
-        for d, text in ds.corpus.items():
-            ids_of[text].add(d)
         split = RetrievalSplit("margins", exp.protocol, {f"q{i}": q for i, (q, _) in enumerate(pairs)}, ds.corpus,
                                {f"q{i}": ids_of[doc] for i, (_, doc) in enumerate(pairs)})
         mined = mine(split, student, range_max=50, sampling="random", num_negatives=1, seed=SEED, cache=exp.cache)
