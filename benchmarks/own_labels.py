@@ -42,7 +42,7 @@ RECIPE = ["--epochs", "3", "--keep-best-epoch"]  # the rest of the course's reci
 VARIANTS = {  # name -> (folder, extra flags)
     "labelled only": ("labelled", ["--synthetic", "none"]),
     "labelled + synthetic": ("labelled", ["--synthetic", "uncovered"]),
-    "synthetic only": ("unlabelled", []),
+    "synthetic only": ("unlabelled", ["--label-free", "llm"]),  # the LLM's queries, not the default crops
 }
 
 

@@ -24,7 +24,7 @@ from helpers.deployment import ForgettingReport, GateConfig, forgetting_check, r
 from helpers.io import write_json
 from helpers.ladder import RUNGS, LadderError, LadderSettings
 from helpers.models import ModelNotFoundError, load_model
-from helpers.pipeline import STAGES, SYNTHETIC_MIX, FinetuneConfig, PipelineError, config_from_args, run_pipeline
+from helpers.pipeline import LABEL_FREE, STAGES, SYNTHETIC_MIX, FinetuneConfig, PipelineError, config_from_args, run_pipeline
 from helpers.reproduce import DATASETS, LIVE_RUNGS, reproduce
 from helpers.synthetic import STYLES
 
@@ -192,6 +192,11 @@ def _add_finetune(sub) -> None:
                    help="with labelled training queries, which chunks the LLM still writes queries for: all, those "
                         "no labelled query points at, or none; 'none' was best on ICD-10-CM's dev queries with the "
                         "default 270M writer (benchmarks/own_labels.py) (default: %(default)s)")
+    g = fp.add_argument_group("without labelled training queries")
+    g.add_argument("--label-free", choices=LABEL_FREE, default=d.label_free,
+                   help="what to train on: crops of the chunks (a random span of a chunk's words as its query; no "
+                        "LLM), the LLM's queries, or both. Without gold queries the LLM still writes the held-out "
+                        "test queries (default: %(default)s)")
     g = fp.add_argument_group("synthetic queries")
     g.add_argument("--llm", default=d.llm, help="local GGUF model: gemma3-270m, smollm2-135m or a .gguf path "
                                                 "(default: %(default)s)")

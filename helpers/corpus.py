@@ -354,6 +354,8 @@ class Corpus:
     chunks: list[Chunk]
     gold: GoldQueries | None = None
     notes: list[str] = field(default_factory=list)
+    #: gold dev queries: ``qrels/dev.tsv`` beside the gold ``qrels/<test>.tsv`` (for choices, never scored as test)
+    gold_dev: GoldQueries | None = None
 
     @cached_property
     def texts(self) -> dict[str, str]:
@@ -430,6 +432,9 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
         raise CorpusError("gold queries need both --queries (JSONL) and --qrels (TSV)")
     if queries is not None:
         corpus.gold = _read_gold(Path(queries), Path(qrels), corpus)
+        dev = Path(qrels).parent / "dev.tsv"
+        if Path(qrels).parent.name == "qrels" and dev.exists() and dev.resolve() != Path(qrels).resolve():
+            corpus.gold_dev = _read_gold(Path(queries), dev, corpus)
     return corpus
 
 

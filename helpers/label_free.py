@@ -4,7 +4,7 @@ and a teacher's margins over (query, positive, negative) triplets (GPL).
 Lesson 4's LLM writes one query per document; these are the other label-free sources the lesson
 compares on gold queries (``benchmarks/label_free.py``):
 
-- :func:`crop_pairs` -- a random span of a document's words as the query, the whole document as its
+- :func:`crops` (:func:`crop_pairs`) -- a random span of a document's words as the query, the whole document as its
   positive (Contriever's cropping: no LLM, no labels, made in milliseconds);
 - :func:`teacher_margins` -- GPL's pseudo-labels: a stronger model's score margin
   ``sim(q, pos) - sim(q, neg)`` for each triplet, the target of ``MarginMSELoss``. Noisy queries
@@ -27,16 +27,14 @@ import numpy as np
 from helpers.evaluation import EmbeddingCache
 
 
-def crop_pairs(corpus: dict[str, str], n: int | None = None, min_fraction: float = 0.3, max_fraction: float = 0.7,
-               seed: int = 0) -> list[tuple[str, str]]:
-    """``(span, document)`` for up to ``n`` documents (all by default; a seeded sample otherwise): the span
+def crops(corpus: dict[str, str], n: int | None = None, min_fraction: float = 0.3, max_fraction: float = 0.7,
+          seed: int = 0) -> dict[str, str]:
+    """``{document id: span}`` for up to ``n`` documents (all by default; a seeded sample otherwise): the span
     is a random run of ``min_fraction``-``max_fraction`` of the document's words (at least one word, never
     all of them). Documents of one word are skipped.
 
-    >>> crop_pairs({"d": "a b c d e f g h i j"}, seed=1)
-    [('g h i j', 'a b c d e f g h i j')]
-    >>> crop_pairs({}, n=3)
-    []
+    >>> crops({"d": "a b c d e f g h i j", "e": "one"}, seed=1)
+    {'d': 'g h i j'}
     """
     if not 0 < min_fraction <= max_fraction < 1:
         raise ValueError(f"need 0 < min_fraction <= max_fraction < 1, got {min_fraction}, {max_fraction}")
@@ -44,13 +42,25 @@ def crop_pairs(corpus: dict[str, str], n: int | None = None, min_fraction: float
     ids = [i for i, text in corpus.items() if len(text.split()) > 1]
     if n is not None and n < len(ids):
         ids = sorted(rng.sample(ids, n), key=ids.index)  # a sample, kept in corpus order
-    pairs = []
+    spans = {}
     for doc_id in ids:
         words = corpus[doc_id].split()
         length = min(len(words) - 1, max(1, round(rng.uniform(min_fraction, max_fraction) * len(words))))
         start = rng.randrange(len(words) - length + 1)
-        pairs.append((" ".join(words[start:start + length]), corpus[doc_id]))
-    return pairs
+        spans[doc_id] = " ".join(words[start:start + length])
+    return spans
+
+
+def crop_pairs(corpus: dict[str, str], n: int | None = None, min_fraction: float = 0.3, max_fraction: float = 0.7,
+               seed: int = 0) -> list[tuple[str, str]]:
+    """:func:`crops` as ``(span, document text)`` training pairs.
+
+    >>> crop_pairs({"d": "a b c d e f g h i j"}, seed=1)
+    [('g h i j', 'a b c d e f g h i j')]
+    >>> crop_pairs({}, n=3)
+    []
+    """
+    return [(span, corpus[i]) for i, span in crops(corpus, n, min_fraction, max_fraction, seed).items()]
 
 
 def teacher_margins(triplets: list[tuple[str, str, str]], teacher, cache: EmbeddingCache | None = None,

@@ -4,9 +4,12 @@ The stages are the course's lessons, in order, each a call into its own module (
 writes under ``out``):
 
 - ``chunks``   -- read, check and chunk the documents (:mod:`helpers.corpus`): ``chunks.jsonl``
-- ``queries``  -- an LLM writes queries for every chunk (:mod:`helpers.synthetic`): ``generated.jsonl``
-- ``split``    -- filters; hold out an evaluation set unless gold queries are given:
-  ``train_queries.jsonl``, ``eval_queries.jsonl``
+- ``queries``  -- an LLM writes queries for the chunks, where any are needed (:mod:`helpers.synthetic`):
+  ``generated.jsonl``. Without gold queries they are the held-out test set; they train only with
+  ``label_free="llm"`` or ``"crops+llm"``, or for chunks ``synthetic`` names beside labelled queries
+- ``split``    -- filters; hold out an evaluation set unless gold queries are given; the training queries:
+  labelled ones, crops of the other chunks (:func:`helpers.label_free.crops`, the label-free default),
+  or the LLM's: ``train_queries.jsonl``, ``eval_queries.jsonl``, ``dev_queries.jsonl``
 - ``mine``     -- hard negatives with false-negative control (:mod:`helpers.mining`): ``train_examples.jsonl``
 - ``train``    -- fine-tune the base model (:mod:`helpers.training`): ``model/``
 - ``evaluate`` -- base vs fine-tuned with CIs, forgetting check, release gate (:mod:`helpers.deployment`):
@@ -41,6 +44,7 @@ from helpers.data import RetrievalSplit, available_datasets, load_dataset, resol
 from helpers.deployment import ForgettingReport, GateConfig, release_gate
 from helpers.evaluation import EmbeddingCache, dense_search, evaluate, lift, score_rankings
 from helpers.io import corpus_name, fingerprint_texts, write_json, write_jsonl
+from helpers.label_free import crops
 from helpers.labelled import (
     LabelledPairs,
     LabelledSplits,
@@ -99,6 +103,8 @@ class FinetuneConfig:
     train_qrels: str | None = None
     split_by: str = "query"
     synthetic: str = "none"
+    # without labelled training queries: what to train on (crops of the chunks, the LLM's queries, or both)
+    label_free: str = "crops"
     # synthetic queries
     llm: str = "gemma3-270m"
     llm_base_url: str | None = None
@@ -155,6 +161,12 @@ MIN_TRAIN_QUERIES = 40
 #: default was measured, on dev: on ICD-10-CM, Gemma 3 270M's queries for the uncovered documents
 #: lowered dev recall@10 from 83.5 to 82.0 (benchmarks/own_labels.py; data/lesson6/).
 SYNTHETIC_MIX = ("all", "uncovered", "none")
+#: Without labelled training queries: train on crops of the chunks (a random 30-70% span of a chunk's
+#: words as the query, Contriever-style), on the LLM's queries, or on both. The default, crops, was
+#: chosen on dev: first on clinical abbreviations (benchmarks/label_free.py) and on the raw folder's
+#: hand-written dev questions (benchmarks/label_free_command.py), second to crops+llm on ICD-10-CM; and
+#: it needs no LLM to train. Test scores: data/lesson4/label_free_*.csv, data/lesson6/label_free_command.csv.
+LABEL_FREE = ("crops", "llm", "crops+llm")
 #: Share of a single labelled file held out as dev queries (test: --eval-fraction), at most
 #: MAX_DEV_QUERIES: kept apart for choices made on dev, and checked for leaks like test.
 DEV_FRACTION = 0.1
@@ -248,6 +260,7 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
         (cfg.batch_size >= 2, f"--batch-size must be at least 2 (in-batch negatives), got {cfg.batch_size}"),
         (cfg.epochs > 0 and cfg.learning_rate > 0, "--epochs and --learning-rate must be positive"),
         (cfg.synthetic in SYNTHETIC_MIX, f"--synthetic must be one of {', '.join(SYNTHETIC_MIX)}, got {cfg.synthetic!r}"),
+        (cfg.label_free in LABEL_FREE, f"--label-free must be one of {', '.join(LABEL_FREE)}, got {cfg.label_free!r}"),
         (cfg.split_by in ("query", "document"), f"--split-by must be 'query' or 'document', got {cfg.split_by!r}"),
         (cfg.min_clicks >= 0, f"--min-clicks must be 0 or more, got {cfg.min_clicks}"),
         (not (cfg.query_log and (cfg.train_queries or cfg.train_qrels)),
@@ -301,7 +314,10 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
         resolve_model(cfg.judge)
     if cfg.general not in available_datasets():
         resolve_dataset_path(cfg.general)  # a folder of the course layout is fine too
-    if labelled is not None and cfg.synthetic == "none":
+    if labelled is not None and cfg.label_free != FinetuneConfig.label_free:
+        warnings.warn("--label-free applies only without labelled training queries; with them, --synthetic says "
+                      "what the LLM adds", stacklevel=2)
+    if not needs_llm(cfg, corpus, labelled):
         pass  # no query is written: no LLM is needed
     elif cfg.llm_base_url is None:
         try:
@@ -311,6 +327,15 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
     elif not cfg.llm_model:
         raise PipelineError("--llm-base-url needs --llm-model (the model name the server serves)")
     return corpus, labelled
+
+
+def needs_llm(cfg: FinetuneConfig, corpus: Corpus, labelled: LabelledSplits | None) -> bool:
+    """Whether the LLM writes any query: for training (``--synthetic``, or ``--label-free`` llm), or, when
+    there are neither labels nor gold queries, for the held-out evaluation set."""
+    if labelled is not None:
+        return cfg.synthetic != "none"
+    return (cfg.label_free != "crops" or corpus.gold is None
+            or (cfg.keep_best_epoch and corpus.gold_dev is None))  # dev: held-out LLM queries
 
 
 def labelled_queries(cfg: FinetuneConfig, corpus: Corpus) -> LabelledSplits | None:
@@ -451,9 +476,12 @@ class Pipeline:
                     "mean words": round(sum(len(ch.text.split()) for ch in c.chunks) / len(c.chunks), 1),
                     "notes": c.notes, "describe": c.describe(),
                     "gold": None if c.gold is None else {"queries": len(c.gold.queries), "level": c.gold.level,
-                                                         "source": c.gold.source}}
+                                                         "source": c.gold.source},
+                    "gold dev": None if c.gold_dev is None else {"queries": len(c.gold_dev.queries),
+                                                                 "source": c.gold_dev.source}}
 
-        gold = None if c.gold is None else sorted((q, t, sorted(c.gold.relevant[q])) for q, t in c.gold.queries.items())
+        gold = [None if g is None else sorted((q, t, sorted(g.relevant[q])) for q, t in g.queries.items())
+                for g in (c.gold, c.gold_dev)]
         return self._stage("chunks", (c.fingerprint(), gold), run, ["chunks.jsonl"])
 
     @property
@@ -474,11 +502,19 @@ class Pipeline:
                                  for name, part in zip(("train", "dev", "test"), self.labelled) for q, t in part.queries.items())
 
     def _synthetic_chunks(self) -> dict[str, str]:
-        """The chunks the LLM writes queries for: every chunk, or, with labelled training queries, as
-        ``--synthetic`` says (all, those no labelled training query points at, or none)."""
+        """The chunks the LLM writes queries for. With labelled training queries, as ``--synthetic`` says
+        (all, those no labelled training query points at, or none). Without: every chunk when its queries
+        train (``--label-free`` llm or crops+llm); under crops, only the held-out test and dev chunks
+        (none when gold queries are the test set)."""
         texts = self.corpus.texts
+        if not needs_llm(self.cfg, self.corpus, self.labelled):
+            return {}
         if self.labelled is None:
-            return texts
+            if self.cfg.label_free != "crops":
+                return texts
+            # crops train: the LLM writes only the held-out test (and dev) queries
+            held = set().union(*self._held_out_groups())
+            return {c: t for c, t in texts.items() if self._group[c] in held}
         if self.cfg.synthetic == "none":
             return {}
         if self.cfg.synthetic == "all":
@@ -489,6 +525,25 @@ class Pipeline:
             chunks_of = self.corpus.chunks_of
             ids = {c for d in ids for c in chunks_of.get(d, [])}
         return {c: t for c, t in texts.items() if c not in ids and c not in self._held_out_chunks()}
+
+    @property
+    def _group(self) -> dict[str, str]:
+        """What is held out together: a chunk, or with overlapping chunks (which share text) its document."""
+        return self.corpus.source_of if self.cfg.overlap_words else {c: c for c in self.corpus.texts}
+
+    def _held_out_groups(self) -> tuple[set[str], set[str]]:
+        """Without labels: (the groups whose LLM queries are the test set -- none with gold queries --, the
+        groups whose queries are dev -- only for ``--keep-best-epoch`` without gold dev queries). Chosen
+        from the chunk ids alone, before any query is written; no training query points at them."""
+        if self.labelled is not None:
+            return set(), set()
+        cfg, c = self.cfg, self.corpus
+        groups = [g for g in self._group.values() for _ in range(cfg.queries_per_chunk)]  # one entry per query
+        test = set() if c.gold else hold_out_chunks(groups, cfg.eval_fraction, cfg.max_eval_queries, cfg.seed)
+        dev = set()
+        if cfg.keep_best_epoch and c.gold_dev is None:
+            dev = hold_out_chunks([g for g in groups if g not in test], DEV_FRACTION, MAX_DEV_QUERIES, cfg.seed + 1)
+        return test, dev
 
     def _held_out_chunks(self) -> set[str]:
         """Chunks no training query may point at: with ``--split-by document``, every chunk of a document
@@ -527,8 +582,9 @@ class Pipeline:
                     "seconds per query (as written)": round(sum(r.seconds for r in fresh) / max(1, len(fresh)), 3)}
 
         labelled = (cfg.synthetic, self._labelled_fp()) if self.labelled else None
-        key = (self._after("chunks"), self._llm_id(), cfg.pick("styles", "queries_per_chunk", "temperature",
-                                                             "max_tokens", "seed"), labelled)
+        written_for = fingerprint_texts(sorted(self._synthetic_chunks()))
+        key = (self._after("chunks"), written_for, self._llm_id(),
+               cfg.pick("styles", "queries_per_chunk", "temperature", "max_tokens", "seed"), labelled)
         return self._stage("queries", key, run, ["generated.jsonl"])
 
     def _labelled_rows(self) -> list[dict]:
@@ -563,12 +619,12 @@ class Pipeline:
         cfg = self.cfg
 
         def run():
-            texts = self.corpus.texts
-            # overlapping chunks share text: then whole documents are held out, or the test would leak
-            group = self.corpus.source_of if cfg.overlap_words else {c: c for c in texts}
+            texts, group = self.corpus.texts, self._group
             records = [Generated(**r) for r in self._read_jsonl("generated.jsonl")]
             cheap, cheap_report = filter_queries(records, texts)  # model-free rules, on every query
-            labelled, held = self.labelled, set()
+            labelled, held, dev_rows, dev_source = self.labelled, set(), [], "none"
+            # without labels, the LLM's queries train only under --label-free llm or crops+llm
+            llm_trains = labelled is not None or cfg.label_free != "crops"
             if labelled is not None:
                 eval_rows = list(labelled.test.rows())
                 level = labelled.test.level
@@ -582,8 +638,7 @@ class Pipeline:
                 # hold out whole chunks: their queries are the evaluation set, and no training query
                 # points at them. The round-trip filter is NOT applied to these: it keeps only the
                 # queries the base model already answers, which would rig the comparison.
-                held_groups = hold_out_chunks([group[r.doc_id] for r in cheap], cfg.eval_fraction,
-                                              cfg.max_eval_queries, cfg.seed)
+                held_groups, _ = self._held_out_groups()
                 held = {c for c in texts if group[c] in held_groups}
                 eval_rows = [{"_id": f"eval-{r.key[:12]}", "text": r.query, "relevant": [r.doc_id], "style": r.style}
                              for r in cheap if r.doc_id in held]
@@ -591,38 +646,54 @@ class Pipeline:
                 level, eval_source = "chunk", "held-out synthetic queries"
                 held_texts = [r["text"] for r in eval_rows]
             else:
-                g = self.corpus.gold
+                g, gd = self.corpus.gold, self.corpus.gold_dev
                 eval_rows = [{"_id": q, "text": t, "relevant": sorted(g.relevant[q])} for q, t in g.queries.items()]
                 level, eval_source, held_texts = g.level, f"gold queries ({g.source})", list(g.queries.values())
-            if labelled is None:
-                dev_rows, dev_source = [], "none"
+                if gd is not None:  # gold dev queries: the ruler for choices (--keep-best-epoch), never trained on
+                    dev_rows = [{"_id": q, "text": t, "relevant": sorted(gd.relevant[q]), "level": gd.level}
+                                for q, t in gd.queries.items()]
+                    dev_source, held_texts = f"gold dev queries ({gd.source})", [*held_texts, *gd.queries.values()]
+            dev_chunks: set[str] = set()
+            if labelled is None and not dev_rows:
                 if cfg.keep_best_epoch:  # no labels: dev, like test above, is queries held out by chunk
-                    dev_groups = hold_out_chunks([group[r.doc_id] for r in cheap], DEV_FRACTION, MAX_DEV_QUERIES,
-                                                 cfg.seed + 1)
+                    _, dev_groups = self._held_out_groups()
                     dev_rows = [{"_id": f"dev-{r.key[:12]}", "text": r.query, "relevant": [r.doc_id], "level": "chunk"}
                                 for r in cheap if group[r.doc_id] in dev_groups]
+                    dev_chunks = {c for c in texts if group[c] in dev_groups}
                     cheap = [r for r in cheap if group[r.doc_id] not in dev_groups]
                     dev_source = "held-out synthetic queries"
                     held_texts = [*held_texts, *(r["text"] for r in dev_rows)]
             # an LLM can write a test or dev query word for word: it must not be trained on
-            train, leaked = drop_leaks(cheap, held_texts, text_of=lambda r: r.query)
+            train, leaked = drop_leaks(cheap if llm_trains else [], held_texts, text_of=lambda r: r.query)
             shown = {r.key for r in train} | {r.key for r in records if r.key in cheap_report.reasons}
-            if labelled is None and (len(train) < MIN_TRAIN_QUERIES // 4 or
-                                     (self.corpus.gold is None and len(eval_rows) < MIN_EVAL_QUERIES)):
-                raise PipelineError(f"after the filters, {len(train)} training and {len(eval_rows)} evaluation "
-                                    f"queries are left (at least {MIN_TRAIN_QUERIES // 4} and {MIN_EVAL_QUERIES} "
-                                    f"needed): most of the LLM's answers were unusable, see {self.out / 'generated.jsonl'}")
+            unusable = f"most of the LLM's answers were unusable, see {self.out / 'generated.jsonl'}"
+            if labelled is None and self.corpus.gold is None and len(eval_rows) < MIN_EVAL_QUERIES:
+                raise PipelineError(f"after the filters, {len(eval_rows)} evaluation queries are left (at least "
+                                    f"{MIN_EVAL_QUERIES} needed): {unusable}")
+            if labelled is None and cfg.label_free == "llm" and len(train) < MIN_TRAIN_QUERIES // 4:
+                raise PipelineError(f"after the filters, {len(train)} training queries are left (at least "
+                                    f"{MIN_TRAIN_QUERIES // 4} needed): {unusable}")
             if train:  # the round trip judges the LLM's queries only: human labels are not re-decided by the base model
                 kept, trip_report = filter_queries(train, texts, model=load_model_cached(cfg.base_model), cache=self.cache)
             else:
                 kept, trip_report = [], FilterReport(0, 0, Counter())
-            if labelled is None and len(kept) < MIN_TRAIN_QUERIES // 4:
+            if labelled is None and cfg.label_free == "llm" and len(kept) < MIN_TRAIN_QUERIES // 4:
                 raise PipelineError(f"only {len(kept)} of {len(train)} training queries found their own chunk in the "
                                     f"base model's top 10 (at least {MIN_TRAIN_QUERIES // 4} needed): the LLM's "
                                     f"queries do not fit these documents, see {self.out / 'generated.jsonl'}")
+            crop_rows, crop_leaks = [], 0
+            if labelled is None and cfg.label_free != "llm":
+                # a crop of a chunk is its query; chunks held out for test or dev give none
+                pool = {c: t for c, t in texts.items() if c not in held and c not in dev_chunks}
+                spans, crop_leaks = drop_leaks(list(crops(pool, seed=cfg.seed).items()), held_texts,
+                                               text_of=lambda item: item[1])
+                crop_rows = [{"_id": f"crop-{c}", "text": span, "chunks": [c], "origin": "crop"} for c, span in spans]
+                if len(crop_rows) + len(kept) < MIN_TRAIN_QUERIES // 4:
+                    raise PipelineError(f"{len(crop_rows) + len(kept)} training queries (crops of chunks of two words or "
+                                        f"more) are left; at least {MIN_TRAIN_QUERIES // 4} are needed: give more documents")
             labelled_rows = self._labelled_rows() if labelled is not None else []
             write_jsonl(self.out / "train_queries.jsonl", [
-                *labelled_rows,
+                *labelled_rows, *crop_rows,
                 *({"_id": f"syn-{r.key[:12]}", "text": r.query, "chunks": [r.doc_id], "style": r.style,
                    "origin": "synthetic"} for r in kept)])
             write_jsonl(self.out / "eval_queries.jsonl", ({**row, "level": level} for row in eval_rows))
@@ -631,8 +702,11 @@ class Pipeline:
                     "dropped (cheap)": dict(cheap_report.dropped), "evaluation queries": len(eval_rows),
                     "evaluation set": eval_source, "level": level, "dev queries": len(dev_rows),
                     "dev set": dev_source, "training candidates": len(train),
-                    "dropped (a test query's text)": leaked,
-                    "training queries": len(kept) + len(labelled_rows),
+                    "dropped (a test query's text)": leaked + crop_leaks,
+                    "training queries": len(kept) + len(labelled_rows) + len(crop_rows),
+                    **({} if labelled is not None else {
+                        "label-free source": cfg.label_free, "synthetic training queries": len(kept),
+                        "crop training queries": len(crop_rows)}),
                     **({} if labelled is None else {
                         "synthetic training queries": len(kept), "labelled training queries": len(labelled_rows),
                         "labelled": labelled.describe(self.corpus.source_of)}),
@@ -641,7 +715,7 @@ class Pipeline:
                                                  trip_report)}
 
         key = (self._after("queries"), cfg.pick("eval_fraction", "max_eval_queries", "base_model", "seed",
-                                                "keep_best_epoch"), self._labelled_fp())
+                                                "keep_best_epoch", "label_free"), self._labelled_fp())
         return self._stage("split", key, run, ["train_queries.jsonl", "eval_queries.jsonl", "dev_queries.jsonl"])
 
     def mine(self) -> dict:
@@ -831,10 +905,12 @@ def _headline(stage: str, info: dict) -> str:
         return "; ".join([info.get("describe", ""), *info.get("notes", [])])
     if stage == "queries":
         if not info.get("jobs"):
-            return "no LLM-written queries (labelled queries only)"
+            return "no LLM-written queries (none needed: labelled queries, or crops with gold queries)"
         return f"{info.get('jobs', 0)} queries by {info.get('llm')}, {info.get('malformed', 0)} malformed"
     if stage == "split":
-        own = f" ({info['labelled training queries']} labelled)" if info.get("labelled training queries") else ""
+        own = ", ".join(f"{info[k]} {k.split()[0]}" for k in ("labelled training queries", "crop training queries",
+                                                              "synthetic training queries") if info.get(k))
+        own = f" ({own})" if own else ""
         return (f"{info.get('training queries')} training queries{own} (after the filters), "
                 f"{info.get('evaluation queries')} evaluation queries: {info.get('evaluation set')}")
     if stage == "mine":

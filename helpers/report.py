@@ -125,20 +125,26 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
                        f"LLM-written training queries** (`--synthetic {cfg.synthetic}`)."))
         if own["notes"]:
             b.append(("ul", own["notes"]))
+    crops = sp.get("crop training queries", 0)
+    if crops:
+        b.append(("p", f"**{crops} training queries are crops** (`--label-free {cfg.label_free}`): a random 30-70% "
+                       "span of a chunk's words as that chunk's query, one per chunk that no test or dev query "
+                       "points at; no LLM and no labels are involved."))
     if q["jobs"]:
-        b.append(("p", f"Queries written by `{q['llm']}`: {q['jobs']} jobs (one of the {', '.join(cfg.styles)} styles "
-                       "per chunk, chosen by its id), "
-                       f"{q['malformed']} malformed answers."))
+        role = ", for the held-out test and dev queries only" if sp.get("label-free source") == "crops" else ""
+        b.append(("p", f"Queries written by `{q['llm']}`{role}: {q['jobs']} jobs (one of the "
+                       f"{', '.join(cfg.styles)} styles per chunk, chosen by its id), {q['malformed']} malformed answers."))
         dropped = ", ".join(f"{n} {r}" for r, n in sp["dropped (cheap)"].items()) or "none"
         leaked = sp.get("dropped (a test query's text)", 0)
+        trained = (f"of the {sp['training candidates']} training candidates {sp['dropped (round trip)']} failed the "
+                   "round trip (their chunk was not in the base model's top 10), leaving "
+                   f"**{sp.get('synthetic training queries', sp['training queries'])} LLM-written training queries**"
+                   if sp["training candidates"] else "none of them trains")
         b.append(("p", f"Filters: {sp['after cheap filters']} of {sp['generated']} queries passed the model-free "
-                       f"filters (dropped: {dropped}); {leaked} had the text of a test query and were dropped; "
-                       f"of the {sp['training candidates']} training candidates "
-                       f"{sp['dropped (round trip)']} failed the round trip (their chunk was not in the base model's "
-                       f"top 10), leaving **{sp.get('synthetic training queries', sp['training queries'])} "
-                       "LLM-written training queries**."))
+                       f"filters (dropped: {dropped}); {leaked} training queries had the text of a test query and "
+                       f"were dropped; {trained}."))
         b.append(("table", pd.DataFrame(sp["examples"])))
-    else:
+    elif not crops:
         b.append(("p", "No LLM-written queries: the labelled ones are all the training data."))
 
     b.append(("h2", "Hard negatives"))

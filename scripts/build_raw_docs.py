@@ -39,18 +39,20 @@ SOURCE_MD = """\
   `/usr/share/doc/git-doc/copyright`). Redistributed here unmodified, with this notice.
 - **Rebuild**: `python scripts/build_raw_docs.py` (apt-get download git-doc; dpkg-deb -x).
 - **Queries**: the pages come with none. `python -m helpers finetune --corpus data/raw/git-docs/docs`
-  writes them with an LLM; `llm_queries.jsonl` here caches those answers (see below). `gold/` holds
+  trains on crops of the chunks and has an LLM write the held-out test queries; `llm_queries.jsonl`
+  here caches the LLM's answers for every chunk (see below). `gold/` holds
   131 questions written by hand and labelled with the pages that answer them, a ruler no LLM wrote
   (see `gold/SOURCE.md`; the rebuild replaces `docs/` only).
 
 ## llm_queries.jsonl
 
 The answers Gemma 3 270M (Q4_K_M, llama-cpp-python, temperature 0.7, seed 0) wrote for every chunk
-of these documents with the command's default options, in the format of `helpers.synthetic.QueryCache`.
-Notebook 06 copies it into its run folder so that the LLM stage is a cache hit under test; delete
-that cell to write them again (about 4 minutes on 2 cores). Regenerate with:
+of these documents with the command's default LLM options, in the format of `helpers.synthetic.QueryCache`.
+Notebook 06 copies it into its run folder so that the LLM stage is a cache hit under test (the
+default run asks for the 158 held-out chunks' queries only; `benchmarks/label_free_command.py`
+trains on all of them). Regenerate with (about 4 minutes on 2 cores):
 
-    python -m helpers finetune --corpus data/raw/git-docs/docs --out runs/git-docs --until queries
+    python -m helpers finetune --corpus data/raw/git-docs/docs --out runs/git-docs --label-free llm --until queries
     cp runs/git-docs/cache/llm_queries.jsonl data/raw/git-docs/
 """
 

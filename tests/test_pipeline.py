@@ -97,10 +97,13 @@ def test_full_run_writes_model_and_report_and_a_rerun_only_redoes_what_changed(m
     assert (rc == 0) == json.loads((out / "gate.json").read_text())["passed"]
     report = (out / "report.md").read_text()
     assert "held-out synthetic queries" in report and "![Recall@k" in report and "gcide-small" in report
+    assert "training queries are crops" in report and "none of them trains" in report
     assert "data:image/png;base64," in (out / "report.html").read_text()
     eval_chunks = {r["relevant"][0] for r in map(json.loads, open(out / "eval_queries.jsonl"))}
     train_chunks = {c for r in map(json.loads, open(out / "train_queries.jsonl")) for c in r["chunks"]}
     assert eval_chunks and not eval_chunks & train_chunks  # held out by chunk
+    # the default trains on crops of the other chunks; the LLM wrote the held-out test queries only
+    assert {r["origin"] for r in map(json.loads, open(out / "train_queries.jsonl"))} == {"crop"}
 
     assert finetune(*args) == rc
     assert set(stage_lines(capsys.readouterr().out).values()) == {"cached"}  # the second run does nothing
@@ -177,7 +180,8 @@ def test_gold_queries_in_a_beir_folder_with_queries_from_a_real_server(server, t
         f"{q}\t{d}\t1\n" for q, (_, d) in gold.items()))
     monkeypatch.setenv("COURSE_TEST_LLM_KEY", server.api_key)
     out = tmp_path / "out"
-    assert finetune("--corpus", beir, "--out", out, "--quiet", "--llm-base-url", server.url, "--llm-model", "gemma-3-270m",
+    assert finetune("--corpus", beir, "--out", out, "--quiet", "--label-free", "llm", "--llm-base-url", server.url,
+                    "--llm-model", "gemma-3-270m",
                     "--llm-api-key-env", "COURSE_TEST_LLM_KEY", "--llm-concurrency", "2", "--until", "split") == 0
     generated = [json.loads(line) for line in open(out / "generated.jsonl")]
     n_chunks = sum(1 for _ in open(out / "chunks.jsonl"))
@@ -191,6 +195,29 @@ def test_gold_queries_in_a_beir_folder_with_queries_from_a_real_server(server, t
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in (".json", ".jsonl"):
             assert server.api_key not in path.read_text(errors="ignore")
+
+
+def test_crops_with_gold_queries_need_no_llm_and_the_gold_dev_questions_are_the_dev_set(tmp_path):
+    # the raw folder's hand-written gold questions: test.tsv is given, dev.tsv beside it is found
+    gold = GIT_DOCS.parent / "gold"
+    out = tmp_path / "out"
+    assert finetune("--corpus", GIT_DOCS, "--queries", gold / "queries.jsonl", "--qrels", gold / "qrels" / "test.tsv",
+                    "--out", out, "--label-free", "crops", "--llm", tmp_path / "no-such-writer.gguf",
+                    "--until", "split", "--quiet") == 0  # the writer is never looked for
+    assert not (out / "generated.jsonl").read_text()
+    chunks = {r["id"]: r["text"] for r in map(json.loads, open(out / "chunks.jsonl"))}
+    train = [json.loads(line) for line in open(out / "train_queries.jsonl")]
+    assert {r["origin"] for r in train} == {"crop"} and len(train) == len(chunks)  # one crop per chunk
+    for r in train:
+        (chunk,) = r["chunks"]
+        words = r["text"].split()
+        assert r["text"] in " ".join(chunks[chunk].split()) and 0 < len(words) < len(chunks[chunk].split())
+    dev = [json.loads(line) for line in open(out / "dev_queries.jsonl")]
+    test = [json.loads(line) for line in open(out / "eval_queries.jsonl")]
+    dev_ids = {line.split("\t")[0] for line in (gold / "qrels" / "dev.tsv").read_text().splitlines()[1:]}
+    assert {r["_id"] for r in dev} == dev_ids and not dev_ids & {r["_id"] for r in test}
+    split = json.loads((out / "stages" / "split.json").read_text())["info"]
+    assert split["dev set"].startswith("gold dev queries") and split["crop training queries"] == len(train)
 
 
 def test_document_level_relevance_ranks_a_document_where_its_best_chunk_ranks(minilm):
