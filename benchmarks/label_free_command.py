@@ -1,7 +1,7 @@
 """``python -m helpers finetune``'s label-free sources (``--label-free``) on the raw folder, scored on its
 hand-written gold questions: dev to choose, test once.
 
-    python benchmarks/label_free_command.py            # Git's manual pages: three runs, about 25 min on 2 cores
+    python benchmarks/label_free_command.py            # Git's manual pages: three runs, about 22 min on 2 cores
 
 The corpus is ``data/raw/git-docs/docs`` (23 pages, 633 chunks of at most 100 words) with the gold questions
 of ``data/raw/git-docs/gold`` (105 test, 26 dev; written by hand before any model saw them). The command

@@ -354,7 +354,7 @@ class Corpus:
     chunks: list[Chunk]
     gold: GoldQueries | None = None
     notes: list[str] = field(default_factory=list)
-    #: gold dev queries: ``qrels/dev.tsv`` beside the gold ``qrels/<test>.tsv`` (for choices, never scored as test)
+    #: gold dev queries: ``dev.tsv`` in the same ``qrels/`` folder as the gold qrels file (for choices, never tested on)
     gold_dev: GoldQueries | None = None
 
     @cached_property
@@ -381,6 +381,8 @@ class Corpus:
         words = sum(len(c.text.split()) for c in self.chunks)
         gold = (f"; {len(self.gold.queries)} gold queries ({self.gold.level} level, {self.gold.source})"
                 if self.gold else "; no gold queries")
+        if self.gold_dev:
+            gold += f" and {len(self.gold_dev.queries)} gold dev queries ({self.gold_dev.source})"
         return (f"{len(self.documents):,} documents ({self.format}) -> {len(self.chunks):,} chunks, "
                 f"{words / max(1, len(self.chunks)):.0f} words on average{gold}")
 

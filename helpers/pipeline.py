@@ -286,6 +286,8 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
                             "then launch with --only train")
     corpus = load_corpus(cfg.corpus, cfg.chunk_words, cfg.overlap_words, cfg.id_column, cfg.text_column,
                          cfg.queries, cfg.qrels, cfg.skip_bad_files)
+    if corpus.gold is not None and corpus.gold_dev is not None:  # a dev.tsv found beside the gold qrels
+        check_disjoint({"test": LabelledPairs.from_gold(corpus.gold), "dev": LabelledPairs.from_gold(corpus.gold_dev)})
     labelled = labelled_queries(cfg, corpus)
     if cfg.keep_best_epoch and labelled is not None and not labelled.dev.queries:
         raise PipelineError("--keep-best-epoch chooses the epoch on dev queries and there are none: add "
@@ -330,8 +332,9 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
 
 
 def needs_llm(cfg: FinetuneConfig, corpus: Corpus, labelled: LabelledSplits | None) -> bool:
-    """Whether the LLM writes any query: for training (``--synthetic``, or ``--label-free`` llm), or, when
-    there are neither labels nor gold queries, for the held-out evaluation set."""
+    """Whether the LLM writes any query: for training (``--synthetic``, or ``--label-free`` llm or crops+llm),
+    or, without labels, for the held-out test set (no gold queries) or dev set (``--keep-best-epoch`` and no
+    gold ``qrels/dev.tsv``)."""
     if labelled is not None:
         return cfg.synthetic != "none"
     return (cfg.label_free != "crops" or corpus.gold is None
@@ -368,7 +371,8 @@ def labelled_queries(cfg: FinetuneConfig, corpus: Corpus) -> LabelledSplits | No
         splits = split_labelled(train, cfg.split_by, cfg.eval_fraction, DEV_FRACTION, cfg.max_eval_queries,
                                 max_dev=MAX_DEV_QUERIES, seed=cfg.seed, source_of=corpus.source_of)
     else:
-        dev = beir.get("dev") or LabelledPairs({}, {}, train.level, "no dev queries")
+        dev = beir.get("dev") or (LabelledPairs.from_gold(corpus.gold_dev) if corpus.gold_dev else
+                                  LabelledPairs({}, {}, train.level, "no dev queries"))
         splits = LabelledSplits(train, dev, LabelledPairs.from_gold(corpus.gold), "given (gold test queries)",
                                 cfg.seed, train.source, Counter(train.dropped), list(train.notes))
     check_disjoint({"train": splits.train, "dev": splits.dev, "test": splits.test})
@@ -480,9 +484,13 @@ class Pipeline:
                     "gold dev": None if c.gold_dev is None else {"queries": len(c.gold_dev.queries),
                                                                  "source": c.gold_dev.source}}
 
-        gold = [None if g is None else sorted((q, t, sorted(g.relevant[q])) for q, t in g.queries.items())
-                for g in (c.gold, c.gold_dev)]
-        return self._stage("chunks", (c.fingerprint(), gold), run, ["chunks.jsonl"])
+        return self._stage("chunks", (c.fingerprint(), self._gold_fp()), run, ["chunks.jsonl"])
+
+    def _gold_fp(self) -> str:
+        """A fingerprint of the gold test and dev queries and their judgments (not in ``chunks.jsonl``, so
+        the split stage keys on it too: an edited qrels file redoes the split and all after it)."""
+        return fingerprint_texts(str(None if g is None else sorted((q, t, sorted(g.relevant[q])) for q, t in g.queries.items()))
+                                 for g in (self.corpus.gold, self.corpus.gold_dev))
 
     @property
     def llm_cache(self) -> Path:
@@ -715,7 +723,7 @@ class Pipeline:
                                                  trip_report)}
 
         key = (self._after("queries"), cfg.pick("eval_fraction", "max_eval_queries", "base_model", "seed",
-                                                "keep_best_epoch", "label_free"), self._labelled_fp())
+                                                "keep_best_epoch", "label_free"), self._labelled_fp(), self._gold_fp())
         return self._stage("split", key, run, ["train_queries.jsonl", "eval_queries.jsonl", "dev_queries.jsonl"])
 
     def mine(self) -> dict:

@@ -127,11 +127,15 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
             b.append(("ul", own["notes"]))
     crops = sp.get("crop training queries", 0)
     if crops:
+        which = ("one per chunk but those held out for dev queries (gold queries test the model, so no chunk is "
+                 "held out for testing)" if sp["evaluation set"].startswith("gold") else
+                 "one per chunk that no test or dev query points at")
         b.append(("p", f"**{crops} training queries are crops** (`--label-free {cfg.label_free}`): a random 30-70% "
-                       "span of a chunk's words as that chunk's query, one per chunk that no test or dev query "
-                       "points at; no LLM and no labels are involved."))
+                       f"span of a chunk's words as that chunk's query, {which}; no LLM and no labels are involved."))
     if q["jobs"]:
-        role = ", for the held-out test and dev queries only" if sp.get("label-free source") == "crops" else ""
+        role = "" if sp.get("label-free source") != "crops" else (
+            ", for the held-out dev queries only" if sp["evaluation set"].startswith("gold") else
+            ", for the held-out test and dev queries only")
         b.append(("p", f"Queries written by `{q['llm']}`{role}: {q['jobs']} jobs (one of the "
                        f"{', '.join(cfg.styles)} styles per chunk, chosen by its id), {q['malformed']} malformed answers."))
         dropped = ", ".join(f"{n} {r}" for r, n in sp["dropped (cheap)"].items()) or "none"

@@ -220,6 +220,19 @@ def test_crops_with_gold_queries_need_no_llm_and_the_gold_dev_questions_are_the_
     assert split["dev set"].startswith("gold dev queries") and split["crop training queries"] == len(train)
 
 
+def test_a_gold_dev_file_that_shares_a_query_with_the_test_file_stops_before_any_work(tmp_path, capsys):
+    gold = GIT_DOCS.parent / "gold"
+    (tmp_path / "qrels").mkdir()
+    test = (gold / "qrels" / "test.tsv").read_text()
+    (tmp_path / "qrels" / "test.tsv").write_text(test)
+    shared = test.splitlines()[1]  # a test judgment, repeated in dev
+    (tmp_path / "qrels" / "dev.tsv").write_text((gold / "qrels" / "dev.tsv").read_text() + shared + "\n")
+    assert finetune("--corpus", GIT_DOCS, "--queries", gold / "queries.jsonl", "--qrels", tmp_path / "qrels" / "test.tsv",
+                    "--out", tmp_path / "out") == 2
+    assert f"query {shared.split()[0]!r} is in test" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_document_level_relevance_ranks_a_document_where_its_best_chunk_ranks(minilm):
     from helpers.data import RetrievalSplit
     from helpers.evaluation import EmbeddingCache
