@@ -2,7 +2,7 @@
 filter, scored on gold queries no filter saw -- a filter judged by the lift it leaves, not by how
 much it drops.
 
-    python benchmarks/llm_filters.py                          # ICD-10-CM: four fine-tunes, ~8 min on 2 cores
+    python benchmarks/llm_filters.py                          # ICD-10-CM: four fine-tunes, ~4 min on 2 cores
     python benchmarks/llm_filters.py --dataset clinical_abbrev
 
 The queries are the dataset's shipped synthetic set (Gemma 3 270M, ``data/<dataset>/synthetic/``).
