@@ -13,6 +13,13 @@ fine-tuning. The sources:
 
 - ``gold``: N gold training pairs. The reference: it needs labels, the others do not.
 - ``llm``: the LLM's queries that pass Lesson 4's filters (round trip with minilm, top 10), MNRL.
+- ``promptagator``: the same LLM prompted Promptagator's way (Dai et al., 2022): 8 of the dataset's own
+  training pairs are the only examples, so it copies the domain's query style
+  (``scripts/generate_synthetic.py --shots 8``, ``data/<dataset>/synthetic_shots/``). Not label-free:
+  it stands for a reader who writes 8 queries by hand. Filtered by the model-free rules only, the
+  filter dev preferred in ``benchmarks/llm_filters.py`` (on abbreviations the round trip would keep
+  298 of 3,482: minilm cannot tell what an abbreviation stands for, which is what training should
+  teach it). Where fewer than N pass, the row trains on all that pass (``pairs`` says how many).
 - ``gpl``: GPL (Wang et al., 2022) with the course's parts: N of the LLM's queries *unfiltered*, one
   negative sampled from minilm's top 50 for each, and mpnet's margin
   ``cos(q, pos) - cos(q, neg)`` as the target of ``MarginMSELoss``. The teacher judges noisy queries
@@ -43,7 +50,8 @@ import _common  # (sets the offline environment; before any Hugging Face import)
 
 OUT = Path(__file__).resolve().parent.parent / "data" / "lesson4"
 DATASET = "icd10cm"
-SOURCES = ("gold", "llm", "gpl", "crops", "crops+llm", "distil")
+SOURCES = ("gold", "llm", "promptagator", "gpl", "crops", "crops+llm", "distil")
+SYNTHETIC = {"llm": "synthetic", "promptagator": "synthetic_shots"}  # the folder of each LLM set in the dataset
 SEED = 0  # for every sample drawn here (which queries, which documents, which negatives)
 
 
@@ -71,23 +79,28 @@ def main() -> None:
     ds, dev = exp.dataset, exp.dataset.split("dev", exp.protocol)
     student = load_model_cached(exp.student)
 
-    llm_sources = {"llm", "gpl", "crops+llm"} & set(args.sources)
-    records, kept = [], []
-    if llm_sources or args.n is None:
-        cache_file = ds.path / "synthetic" / "queries.jsonl"
+    def llm_set(source: str):
+        """An LLM set's answered records, those its filters keep (the round trip for ``llm``, the model-free
+        rules for ``promptagator``), and its seconds per query as recorded."""
+        cache_file = ds.path / SYNTHETIC[source] / "queries.jsonl"
         if not cache_file.exists():
-            raise SystemExit(f"{cache_file} is missing: run python scripts/generate_synthetic.py {args.dataset} "
-                             f"(or pass --n and leave out {sorted(llm_sources) or 'nothing'})")
-        records = [r for r in QueryCache(cache_file).records.values() if r.query is not None]
-        kept, report = filter_queries(records, ds.corpus, model=student, cache=exp.cache)
-        print(report, flush=True)
-    n = args.n or len(kept)
-    llm_seconds = sum(r.seconds for r in records) / max(len(records), 1)  # per query, as recorded
+            shots = " --shots 8" if source != "llm" else ""
+            raise SystemExit(f"{cache_file} is missing: run python scripts/generate_synthetic.py {args.dataset}{shots} "
+                             f"(or pass --n and leave out the LLM's sources)")
+        answered = [r for r in QueryCache(cache_file).records.values() if r.query is not None]
+        passed, report = filter_queries(answered, ds.corpus, model=student if source == "llm" else None, cache=exp.cache)
+        print(f"{source}: {report}", flush=True)
+        return answered, passed, sum(r.seconds for r in answered) / max(len(answered), 1)
 
-    def llm_pairs(k: int) -> list[tuple[str, str]]:
-        if len(kept) < k:
-            raise SystemExit(f"only {len(kept)} filtered LLM queries, {k} wanted: lower --n")
-        return as_split(random.Random(SEED).sample(kept, k) if k < len(kept) else kept, ds.corpus).pairs()
+    uses_llm = {"llm", "gpl", "crops+llm"} & set(args.sources)
+    records, kept, llm_seconds = llm_set("llm") if uses_llm or args.n is None else ([], [], 0.0)
+    n = args.n or len(kept)
+
+    def llm_pairs(k: int, passed=None) -> list[tuple[str, str]]:
+        passed = kept if passed is None else passed
+        if len(passed) < k:
+            raise SystemExit(f"only {len(passed)} filtered LLM queries, {k} wanted: lower --n")
+        return as_split(random.Random(SEED).sample(passed, k) if k < len(passed) else passed, ds.corpus).pairs()
 
     ids_of = defaultdict(set)  # every id of a text: a document's duplicate is never its negative
     for doc_id, text in ds.corpus.items():
@@ -107,10 +120,10 @@ def main() -> None:
             raise SystemExit(f"only {len(records)} LLM queries, {n} wanted: lower --n")
         return margins(as_split(random.Random(SEED).sample(records, n), ds.corpus).pairs())
 
-    def timed(make, llm_queries: int = 0):
+    def timed(make, llm_queries: int = 0, per_query: float = llm_seconds):
         t0 = time.perf_counter()
         examples = make()
-        return examples, time.perf_counter() - t0 + llm_queries * llm_seconds
+        return examples, time.perf_counter() - t0 + llm_queries * per_query
 
     from sentence_transformers.sentence_transformer.losses import MarginMSELoss
 
@@ -120,6 +133,10 @@ def main() -> None:
             examples, seconds = exp.dataset.split("train", exp.protocol).pairs()[:n], 0.0
         elif source == "llm":
             examples, seconds = timed(lambda: llm_pairs(n), n)
+        elif source == "promptagator":
+            _, passed, per_query = llm_set(source)
+            k = min(n, len(passed))
+            examples, seconds = timed(lambda: llm_pairs(k, passed), k, per_query)
         elif source == "gpl":
             (examples, seconds), loss = timed(gpl, n), MarginMSELoss
         elif source == "distil":
@@ -129,7 +146,8 @@ def main() -> None:
         else:
             examples, seconds = timed(lambda: crop_pairs(ds.corpus, n=n - n // 2, seed=SEED) + llm_pairs(n // 2),
                                       n // 2)
-        row = exp.run(source, examples, config, loss=loss, data="gold" if source == "gold" else "label-free",
+        data = {"gold": "gold", "promptagator": "8 labels"}.get(source, "label-free")  # the labels each row used
+        row = exp.run(source, examples, config, loss=loss, data=data,
                       source_s=round(seconds, 1))
         row["dev_recall@10"] = round(100 * evaluate(exp.last_model, dev, exp.cache, source, ds.name).mean(), 1)
         print(f"{'':40s} dev recall@10 {row['dev_recall@10']:5.1f}", flush=True)

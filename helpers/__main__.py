@@ -216,6 +216,11 @@ def _add_finetune(sub) -> None:
     g.add_argument("--styles", nargs="+", default=list(d.styles), choices=list(STYLES),
                    help="query styles; each chunk gets one, chosen by a hash of its id, so that adding documents "
                         "leaves every cached answer valid (default: %(default)s)")
+    g.add_argument("--llm-examples", metavar="FILE",
+                   help='your own few-shot examples, JSONL: {"query": ..., "document": <the passage\'s text>} per line, '
+                        "1 to 8 of them; the LLM then writes queries like them (Promptagator) instead of --styles, and "
+                        "the round-trip filter is skipped (the base model cannot judge queries in a style it has "
+                        "not learned)")
     g.add_argument("--queries-per-chunk", type=int, default=d.queries_per_chunk,
                    help="queries written per chunk (default: %(default)s)")
     g.add_argument("--temperature", type=float, default=d.temperature,

@@ -80,10 +80,10 @@ def teacher_margins(triplets: list[tuple[str, str, str]], teacher, cache: Embedd
 
 
 def plot_sources(tables: dict, reference: str = "gold", axes=None):
-    """One panel per dataset: each label-free source's recall@10 lift with its 95% CI, the dashed line
-    at the ``reference`` row's lift (gold pairs, same count), the dotted one at half of it (the mark a
-    label-free source should reach). ``tables``: dataset name -> the rows of ``benchmarks/label_free.py``
-    (:func:`helpers.experiments.load_rows`)."""
+    """One panel per dataset: each source's recall@10 lift with its 95% CI (a source that used some labels
+    says how many), the dashed line at the ``reference`` row's lift (gold pairs, same count), the dotted
+    one at half of it (the mark a label-free source should reach). ``tables``: dataset name -> the rows
+    of ``benchmarks/label_free.py`` (:func:`helpers.experiments.load_rows`)."""
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -105,7 +105,9 @@ def plot_sources(tables: dict, reference: str = "gold", axes=None):
             ax.legend(loc="upper right", fontsize=8, framealpha=1)
         left = min(sources["ci_low"].min(), 0)
         ax.set_xlim(left - 1, right + 0.35 * (right - left) + 1)  # room for the legend beside the top rows
-        ax.set_yticks(ys, [f"{s} ({t:.0f} s)" for s, t in zip(sources.index, sources["source_s"] + sources["train_s"])])
+        labels = sources["data"] if "data" in sources else ["label-free"] * len(sources)  # rows that used some labels say so
+        ax.set_yticks(ys, [f"{s}{'' if d == 'label-free' else f', {d}'} ({t:.0f} s)"
+                           for s, d, t in zip(sources.index, labels, sources["source_s"] + sources["train_s"])])
         ax.invert_yaxis()
         ax.set_xlabel("recall@10 lift over no fine-tuning (points, 95% CI)")
         ax.set_title(f"{name}: {int(rows['pairs'].iloc[0]):,} examples each")

@@ -61,6 +61,7 @@ from helpers.mining import MiningConfig, MiningError, mine
 from helpers.models import load_model, load_model_cached, resolve_model
 from helpers.report import write_report
 from helpers.synthetic import (
+    AS_EXAMPLES,
     STYLES,
     FilterReport,
     Generated,
@@ -70,6 +71,7 @@ from helpers.synthetic import (
     generate_queries,
     make_backend,
     plan_jobs,
+    read_examples,
 )
 from helpers.training import KeepBestOnDev, TrainConfig, fine_tune
 
@@ -115,6 +117,8 @@ class FinetuneConfig:
     llm_timeout: float = 60.0
     llm_cache: str | None = None  # the LLM's answers, one per job (default: OUT/cache/llm_queries.jsonl)
     styles: tuple[str, ...] = ("keyword", "question", "colloquial")
+    # a JSONL file of your own {"query", "document"} examples: Promptagator's prompt instead of the styles
+    llm_examples: str | None = None
     queries_per_chunk: int = 1
     temperature: float = 0.7
     max_tokens: int = 32
@@ -247,6 +251,11 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
     unknown = [s for s in cfg.styles if s not in STYLES]
     if unknown:
         raise PipelineError(f"unknown query style(s) {unknown}; styles: {', '.join(STYLES)}")
+    if cfg.llm_examples:
+        try:
+            read_examples(cfg.llm_examples)
+        except ValueError as e:
+            raise PipelineError(f"--llm-examples: {e}") from e
     checks = [
         (0 < cfg.eval_fraction < 1, f"--eval-fraction must be between 0 and 1, got {cfg.eval_fraction}"),
         (cfg.max_eval_queries >= MIN_EVAL_QUERIES,
@@ -498,6 +507,15 @@ class Pipeline:
         runs that name the same file share every answer already written."""
         return Path(self.cfg.llm_cache) if self.cfg.llm_cache else self.out / "cache" / "llm_queries.jsonl"
 
+    @property
+    def _examples(self) -> tuple[tuple[str, str], ...] | None:
+        """Your own (document, query) examples (``--llm-examples``), or ``None`` for the built-in ones."""
+        return read_examples(self.cfg.llm_examples) if self.cfg.llm_examples else None
+
+    @property
+    def _styles(self) -> tuple[str, ...]:
+        return (AS_EXAMPLES,) if self.cfg.llm_examples else self.cfg.styles
+
     def _llm_id(self) -> str:
         cfg = self.cfg
         return f"{cfg.llm_base_url}|{cfg.llm_model}|{cfg.llm_mode}" if cfg.llm_base_url else cfg.llm
@@ -576,7 +594,8 @@ class Pipeline:
                                    api_key_env=cfg.llm_api_key_env, concurrency=cfg.llm_concurrency,
                                    timeout=cfg.llm_timeout)
             # styles follow chunk ids, not positions: adding documents leaves every cached answer valid
-            jobs = plan_jobs(texts, cfg.styles, cfg.queries_per_chunk, rotate_styles=True, rotate_by="id")
+            jobs = plan_jobs(texts, self._styles, cfg.queries_per_chunk, rotate_styles=True, rotate_by="id",
+                             examples=self._examples)
             t0 = time.perf_counter()
             try:
                 records = generate_queries(jobs, backend, self.llm_cache, cfg.max_tokens,
@@ -591,8 +610,8 @@ class Pipeline:
 
         labelled = (cfg.synthetic, self._labelled_fp()) if self.labelled else None
         written_for = fingerprint_texts(sorted(self._synthetic_chunks()))
-        key = (self._after("chunks"), written_for, self._llm_id(),
-               cfg.pick("styles", "queries_per_chunk", "temperature", "max_tokens", "seed"), labelled)
+        key = (self._after("chunks"), written_for, self._llm_id(), self._styles, self._examples,
+               cfg.pick("queries_per_chunk", "temperature", "max_tokens", "seed"), labelled)
         return self._stage("queries", key, run, ["generated.jsonl"])
 
     def _labelled_rows(self) -> list[dict]:
@@ -681,10 +700,14 @@ class Pipeline:
             if labelled is None and cfg.label_free == "llm" and len(train) < MIN_TRAIN_QUERIES // 4:
                 raise PipelineError(f"after the filters, {len(train)} training queries are left (at least "
                                     f"{MIN_TRAIN_QUERIES // 4} needed): {unusable}")
-            if train:  # the round trip judges the LLM's queries only: human labels are not re-decided by the base model
+            # the round trip judges the LLM's queries only: human labels are not re-decided by the base model. Nor
+            # are queries in your examples' style: the base model cannot answer what training should teach it (on
+            # clinical abbreviations it kept 298 of 3,482; benchmarks/label_free.py), and the LLM's dev scores
+            # were higher without the round trip on both datasets measured (benchmarks/llm_filters.py)
+            if train and not cfg.llm_examples:
                 kept, trip_report = filter_queries(train, texts, model=load_model_cached(cfg.base_model), cache=self.cache)
             else:
-                kept, trip_report = [], FilterReport(0, 0, Counter())
+                kept, trip_report = train, FilterReport(len(train), len(train), Counter())
             if labelled is None and cfg.label_free == "llm" and len(kept) < MIN_TRAIN_QUERIES // 4:
                 raise PipelineError(f"only {len(kept)} of {len(train)} training queries found their own chunk in the "
                                     f"base model's top 10 (at least {MIN_TRAIN_QUERIES // 4} needed): the LLM's "

@@ -136,12 +136,16 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
         role = "" if sp.get("label-free source") != "crops" else (
             ", for the held-out dev queries only" if sp["evaluation set"].startswith("gold") else
             ", for the held-out test and dev queries only")
-        b.append(("p", f"Queries written by `{q['llm']}`{role}: {q['jobs']} jobs (one of the "
-                       f"{', '.join(cfg.styles)} styles per chunk, chosen by its id), {q['malformed']} malformed answers."))
+        how = (f"in the style of your examples (`--llm-examples {cfg.llm_examples}`, Promptagator's prompt)"
+               if cfg.llm_examples else f"one of the {', '.join(cfg.styles)} styles per chunk, chosen by its id")
+        b.append(("p", f"Queries written by `{q['llm']}`{role}: {q['jobs']} jobs ({how}), "
+                       f"{q['malformed']} malformed answers."))
         dropped = ", ".join(f"{n} {r}" for r, n in sp["dropped (cheap)"].items()) or "none"
         leaked = sp.get("dropped (a test query's text)", 0)
-        trained = (f"of the {sp['training candidates']} training candidates {sp['dropped (round trip)']} failed the "
-                   "round trip (their chunk was not in the base model's top 10), leaving "
+        trip = ("the round trip was skipped: the base model cannot yet answer queries in your examples' style"
+                if cfg.llm_examples else f"{sp['dropped (round trip)']} failed the round trip (their chunk was not "
+                                         "in the base model's top 10)")
+        trained = (f"of the {sp['training candidates']} training candidates {trip}, leaving "
                    f"**{sp.get('synthetic training queries', sp['training queries'])} LLM-written training queries**"
                    if sp["training candidates"] else "none of them trains")
         b.append(("p", f"Filters: {sp['after cheap filters']} of {sp['generated']} queries passed the model-free "

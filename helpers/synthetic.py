@@ -47,7 +47,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from helpers.data import RetrievalSplit
+from helpers.data import RetrievalSplit, read_jsonl_rows
 from helpers.evaluation import EmbeddingCache, search
 
 # llama_cpp, openai and pandas are imported inside functions: ~1 s together at import, and each is needed
@@ -64,6 +64,12 @@ STYLES = {
     "colloquial": "how a person without training in the field would describe it, in everyday words",
     "expert": "how a specialist in the field would search for it, with the field's own terms",
 }
+
+#: Promptagator's style (Dai et al., 2022): the instruction names no style, the examples alone show what
+#: a query looks like, so they must be your own (document, query) pairs; a handful written by hand is
+#: enough (the paper used up to 8). Not one of :data:`STYLES`, which work with the generic examples.
+AS_EXAMPLES = "as_examples"
+_INSTRUCTIONS = {**STYLES, AS_EXAMPLES: "one like the example queries, in their style and length"}
 
 #: Built-in few-shot examples (from everyday topics, not from any course dataset), used when
 #: you have no (document, query) pairs of your own.
@@ -103,12 +109,15 @@ class QueryPrompt:
     max_doc_chars: int = 1000
 
     def __post_init__(self):
-        if self.style not in STYLES:
-            raise ValueError(f"unknown style {self.style!r}; styles: {list(STYLES)}")
+        if self.style not in _INSTRUCTIONS:
+            raise ValueError(f"unknown style {self.style!r}; styles: {list(_INSTRUCTIONS)}")
+        if self.style == AS_EXAMPLES and not self.examples:
+            raise ValueError(f"style {AS_EXAMPLES!r} copies the style of your own examples: give examples=, "
+                             "a few (document, query) pairs of your domain (see examples_from_pairs)")
 
     @property
     def instruction(self) -> str:
-        return f"For each document, write one search query: {STYLES[self.style]}. Write only the query."
+        return f"For each document, write one search query: {_INSTRUCTIONS[self.style]}. Write only the query."
 
     def shots(self) -> list[tuple[str, str]]:
         return list(self.examples) if self.examples else GENERIC_EXAMPLES[self.style]
@@ -130,8 +139,46 @@ class QueryPrompt:
         return msgs + [{"role": "user", "content": f"Document: {self._clip(document)}"}]
 
     def _clip(self, text: str) -> str:
-        text = " ".join(text.split())
-        return text if len(text) <= self.max_doc_chars else text[: self.max_doc_chars].rsplit(" ", 1)[0] + " ..."
+        return clip(text, self.max_doc_chars)
+
+
+def clip(text: str, max_chars: int) -> str:
+    """``text`` with its whitespace collapsed, cut at a word to ``max_chars`` (then ending in " ...").
+
+    >>> clip("Fracture  of shaft of femur", 12)
+    'Fracture of ...'
+    """
+    text = " ".join(text.split())
+    return text if len(text) <= max_chars else text[:max_chars].rsplit(" ", 1)[0] + " ..."
+
+
+#: At most this many examples of your own: Promptagator used up to 8, and each takes context.
+MAX_EXAMPLES = 8
+
+
+def read_examples(path: str | os.PathLike, max_chars: int = 400) -> tuple[tuple[str, str], ...]:
+    """Your own few-shot examples for :data:`AS_EXAMPLES`, from a JSONL file with one
+    ``{"query": ..., "document": ...}`` per line (``document``: the text of the passage the query should
+    find), as (document, query) pairs; each document cut to ``max_chars`` at a word, so that
+    :data:`MAX_EXAMPLES` of them and the chunk fit a small model's context. Anything unusable raises
+    ``ValueError`` naming the file and line.
+    """
+    path, problems, examples = Path(path), [], []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read the LLM's examples {path}: {e}") from e
+    for lineno, row in read_jsonl_rows(lines, path, problems):
+        query, document = row.get("query"), row.get("document")
+        if not (isinstance(query, str) and query.strip() and isinstance(document, str) and document.strip()):
+            problems.append(f'{path}:{lineno}: needs a non-empty "query" and "document" (the passage\'s text)')
+        else:
+            examples.append((clip(document, max_chars), " ".join(query.split())))
+    if problems:
+        raise ValueError("\n".join(problems))
+    if not 1 <= len(examples) <= MAX_EXAMPLES:
+        raise ValueError(f"{path}: {len(examples)} examples; give 1 to {MAX_EXAMPLES} (query, document) pairs")
+    return tuple(examples)
 
 
 def examples_from_pairs(pairs: list[tuple[str, str]], n: int = 3, seed: int = 0) -> tuple[tuple[str, str], ...]:

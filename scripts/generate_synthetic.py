@@ -2,6 +2,7 @@
 
     python scripts/generate_synthetic.py icd10cm                  # local GGUF model, ~40 min on 2 cores
     python scripts/generate_synthetic.py icd10cm --limit 100      # the first 100 documents only
+    python scripts/generate_synthetic.py icd10cm --shots 8        # Promptagator: 8 of the dataset's own pairs
     OPENAI_API_KEY=... python scripts/generate_synthetic.py icd10cm \\
         --base-url http://localhost:8000/v1 --model Qwen/Qwen2.5-7B-Instruct --mode chat --concurrency 32
 
@@ -10,6 +11,12 @@ the built-in generic few-shot examples (no labelled query of the dataset is used
 to ``data/<dataset>/synthetic/queries.jsonl``, which is also the cache: an interrupted run
 resumes, a finished one costs nothing to re-run. ``generation.json`` beside it records the
 command, model, prompt and sampling options. Filtering happens where the data is used.
+
+``--shots K`` is Promptagator's prompt instead (Dai et al., 2022): K (document, query) pairs of the
+dataset's own **training** split as the only examples, no style named, so the LLM copies the domain's
+query style; it stands for a reader who writes K queries by hand. Results go to
+``data/<dataset>/synthetic_shots/``; the pairs used are named in its ``generation.json``. No dev or test
+query is ever shown.
 """
 
 from __future__ import annotations
@@ -24,15 +31,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from helpers.data import load_dataset  # noqa: E402
+from helpers.data import DEFAULT_PROTOCOL, load_dataset  # noqa: E402
 from helpers.io import atomic_write, write_json  # noqa: E402
-from helpers.synthetic import STYLES, generate_queries, make_backend, plan_jobs  # noqa: E402
+from helpers.synthetic import AS_EXAMPLES, STYLES, examples_from_pairs, generate_queries, make_backend, plan_jobs  # noqa: E402
 
 SAMPLING = {"max_tokens": 32, "temperature": 0.7, "seed": 0}
 SOURCE = """# Synthetic queries for `{dataset}`
 
 - **What**: one query per document ({n} documents), written by `{model}` from the document text
-  alone, with built-in generic few-shot examples: no labelled query of the dataset was used.
+  alone, {few_shot}.
   Unfiltered: `helpers.synthetic.filter_queries` runs where the data is used.
 - **Files**: `queries.jsonl` (one record per job: document id, style, model, parsed query, raw answer,
   tokens, seconds; it is also the generation cache) and `generation.json` (command, model, prompt,
@@ -56,21 +63,35 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--styles", nargs="+", default=list(STYLES), choices=list(STYLES))
     ap.add_argument("--limit", type=int, help="only the first N documents")
+    ap.add_argument("--shots", type=int, help="Promptagator: this many of the training split's own pairs as the "
+                    "examples (no style named), written to synthetic_shots/ instead of synthetic/")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
 
     ds = load_dataset(args.dataset)
     corpus = dict(list(ds.corpus.items())[: args.limit])
     backend = make_backend(args.llm, args.base_url, args.model, mode=args.mode, concurrency=args.concurrency)
-    jobs = plan_jobs(corpus, styles=tuple(args.styles), rotate_styles=True)
-    out = ds.path / "synthetic"  # beside the dataset, where Lesson 4 looks for it
+    if args.shots:
+        train = ds.split("train", DEFAULT_PROTOCOL)
+        by_text = {text: doc_id for doc_id, text in ds.corpus.items()}
+        examples = examples_from_pairs(train.pairs(), n=args.shots)
+        styles, out = [AS_EXAMPLES], ds.path / "synthetic_shots"
+        few_shot = (f"with {len(examples)} of the dataset's own training pairs as the only examples "
+                    f"(Promptagator; documents {', '.join(by_text[d] for d, _ in examples)} of the "
+                    f"{DEFAULT_PROTOCOL} training split): {len(examples)} labelled queries were used, none of dev or test")
+    else:
+        examples, styles, out = None, args.styles, ds.path / "synthetic"  # beside the dataset, where Lesson 4 looks
+        few_shot = "with built-in generic few-shot examples: no labelled query of the dataset was used"
+    jobs = plan_jobs(corpus, styles=tuple(styles), rotate_styles=True, examples=examples)
     t0 = time.perf_counter()
     records = generate_queries(jobs, backend, out / "queries.jsonl", **SAMPLING)
     write_json(out / "generation.json", {
         "command": "python scripts/generate_synthetic.py " + " ".join(sys.argv[1:]),
         "dataset": ds.name, "documents": len(corpus), "jobs": len(jobs), "model": backend.name,
-        "styles": args.styles, "style_assignment": "document i gets styles[i % len(styles)]",
-        "few_shot": "built-in generic examples (helpers.synthetic.GENERIC_EXAMPLES); no labelled query used",
+        "styles": styles, "style_assignment": "document i gets styles[i % len(styles)]",
+        "few_shot": few_shot if examples else "built-in generic examples (helpers.synthetic.GENERIC_EXAMPLES); "
+                                              "no labelled query used",
+        "examples": [{"document": d, "query": q} for d, q in examples or ()],
         "sampling": SAMPLING, "example_prompt": jobs[0].prompt.render(jobs[0].document),
         "malformed": sum(r.query is None for r in records),
         "seconds_last_run": round(time.perf_counter() - t0, 1),
@@ -79,6 +100,7 @@ def main() -> None:
     with atomic_write(out / "SOURCE.md") as f:
         seconds = sum(r.seconds for r in records)
         f.write(SOURCE.format(dataset=ds.name, model=backend.name, n=len(corpus), command=" ".join(sys.argv[1:]),
+                              few_shot=few_shot,
                               minutes=seconds / 60, per_query=seconds / max(len(records), 1)))
     print(f"{len(records)} records in {out / 'queries.jsonl'}")
 

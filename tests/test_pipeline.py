@@ -233,6 +233,53 @@ def test_a_gold_dev_file_that_shares_a_query_with_the_test_file_stops_before_any
     assert not (tmp_path / "out").exists()
 
 
+# a reader's own few-shot examples for --llm-examples: questions written for this test, each with a passage
+EXAMPLES = [
+    {"query": "undo my last commit but keep the changes",
+     "document": "git reset --soft HEAD~1 moves the current branch back one commit; the index and the working "
+                 "tree keep the changes of the commit that was undone."},
+    {"query": "see which branches are already merged",
+     "document": "git branch --merged lists the branches whose tips are reachable from HEAD."},
+    {"query": "throw away local edits to one file",
+     "document": "git restore <file> replaces the file in the working tree with its version in the index."},
+]
+
+
+def test_your_own_examples_set_the_llms_style_and_skip_the_round_trip(inputs, tmp_path, capsys):
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
+    out = tmp_path / "out"
+    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
+                    "--label-free", "llm", "--llm-examples", examples, "--until", "split") == 0
+    generated = [json.loads(line) for line in open(out / "generated.jsonl")]
+    chunks = sum(1 for _ in open(out / "chunks.jsonl"))
+    assert len(generated) == chunks and {r["style"] for r in generated} == {"as_examples"}
+    split = json.loads((out / "stages" / "split.json").read_text())["info"]
+    assert split["dropped (round trip)"] == 0
+    assert split["synthetic training queries"] == split["training candidates"] > 0
+    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
+                    "--label-free", "llm", "--llm-examples", examples, "--until", "split") == 0
+    assert set(stage_lines(capsys.readouterr().out).values()) == {"cached"}
+    examples.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES[:2]))  # other examples: other queries
+    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
+                    "--label-free", "llm", "--llm-examples", examples, "--until", "queries") == 0
+    assert stage_lines(capsys.readouterr().out)["queries"] == "ran"
+
+
+@pytest.mark.parametrize("lines, message", [
+    ([json.dumps(EXAMPLES[0]), json.dumps({"query": "no passage"})], r"examples.jsonl:2: needs a non-empty"),
+    ([json.dumps(EXAMPLES[0]), '{"query": "cut short'], r"examples.jsonl:2: malformed JSON"),
+    ([json.dumps(EXAMPLES[0])] * 9, "9 examples; give 1 to 8"),
+    ([], "0 examples; give 1 to 8"),
+])
+def test_bad_examples_stop_before_any_work(inputs, tmp_path, capsys, lines, message):
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text("".join(line + "\n" for line in lines))
+    assert finetune("--corpus", inputs / "docs", "--out", tmp_path / "out", "--llm-examples", examples) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_document_level_relevance_ranks_a_document_where_its_best_chunk_ranks(minilm):
     from helpers.data import RetrievalSplit
     from helpers.evaluation import EmbeddingCache

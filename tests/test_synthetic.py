@@ -6,6 +6,7 @@ import json
 import pytest
 
 from helpers.synthetic import (
+    AS_EXAMPLES,
     GenerationError,
     Generated,
     LlamaCppBackend,
@@ -51,6 +52,15 @@ def test_prompts_use_your_examples_when_given_and_reject_unknown_styles():
     assert "smoke alarm" in QueryPrompt("expert").render("x")  # built-in examples otherwise
     with pytest.raises(ValueError, match="unknown style"):
         QueryPrompt("poetic")
+
+
+def test_promptagator_style_names_no_style_and_needs_your_own_examples():
+    own = (("Acute respiratory distress syndrome", "ARDS"), ("Rheumatic aortic stenosis", "RAS"))
+    text = QueryPrompt(AS_EXAMPLES, own).render("Fracture of shaft of femur")
+    assert "like the example queries" in text and "Query: ARDS" in text
+    assert not any(description in text for description in ("keyword search", "natural question", "specialist"))
+    with pytest.raises(ValueError, match="your own examples"):
+        QueryPrompt(AS_EXAMPLES)  # the generic examples would teach a style nobody asked for
 
 
 def test_filters_count_every_reason():
