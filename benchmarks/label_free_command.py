@@ -1,7 +1,8 @@
 """``python -m helpers finetune``'s label-free sources (``--label-free``) on the raw folder, scored on its
 hand-written gold questions: dev to choose, test once.
 
-    python benchmarks/label_free_command.py            # Git's manual pages: three runs, about 22 min on 2 cores
+    python benchmarks/label_free_command.py            # Git's manual pages: four runs, about 35 min on 2 cores
+    python benchmarks/label_free_command.py --sources promptagator   # one row again; the others are kept
 
 The corpus is ``data/raw/git-docs/docs`` (23 pages, 633 chunks of at most 100 words) with the gold questions
 of ``data/raw/git-docs/gold`` (105 test, 26 dev; written by hand before any model saw them). The command
@@ -11,17 +12,23 @@ one epoch):
 * ``crops``: a random 30-70% span of each chunk's words is that chunk's query (no LLM);
 * ``llm``: Gemma 3 270M's query for each chunk, after the filters (the answers ship with the data in
   ``data/raw/git-docs/llm_queries.jsonl``: a copy is the runs' shared ``--llm-cache``, so no query is written);
-* ``crops+llm``: both.
+* ``crops+llm``: both;
+* ``promptagator``: ``--label-free llm --llm-examples data/raw/git-docs/llm_examples.jsonl``: Gemma shown
+  eight questions written by hand for eight random chunks (not the gold ones) writes every chunk's query in
+  their style, and the round trip is skipped (its answers are not shipped: about 5 min to write).
 
 Each row scores the base model and the run's model on the gold **dev** questions (what chooses the
 default; recall@10 is near its ceiling on 23 pages, so recall@1 and MRR@10 are shown too) and on the
 gold **test** questions (the run's own evaluation: the lift with its paired 95% CI, and the gate).
 Stages are cached in ``runs/label_free_command/``; rows go to ``data/lesson6/label_free_command.{csv,json}``.
+With ``--sources``, the rows of the other sources are kept as the file has them, and the ``.json`` says
+when each row was measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -34,14 +41,15 @@ import _common  # noqa: F401  (sets the offline environment; before any Hugging 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "data" / "raw" / "git-docs"
 OUT = ROOT / "data" / "lesson6"
-SOURCES = ("crops", "llm", "crops+llm")
+SOURCES = ("crops", "llm", "crops+llm", "promptagator")
+EXTRA = {"promptagator": ["--label-free", "llm", "--llm-examples", str(RAW / "llm_examples.jsonl")]}
 METRICS = ("recall@1", "mrr@10", "recall@10")
 
 
 def run_command(source: str, out: Path, llm_cache: Path) -> tuple[int, float]:
     argv = [sys.executable, "-m", "helpers", "finetune", "--corpus", str(RAW / "docs"),
             "--queries", str(RAW / "gold" / "queries.jsonl"), "--qrels", str(RAW / "gold" / "qrels" / "test.tsv"),
-            "--out", str(out), "--label-free", source, "--llm-cache", str(llm_cache), "--quiet"]
+            "--out", str(out), *EXTRA.get(source, ["--label-free", source]), "--llm-cache", str(llm_cache), "--quiet"]
     print("$", " ".join(argv[1:]), flush=True)
     t0 = time.perf_counter()
     rc = subprocess.run(argv, cwd=ROOT).returncode
@@ -74,10 +82,21 @@ def main() -> None:
     def scores(model, name):
         return {s: evaluate_domain(model, split, corpus.source_of, cache, name, "document") for s, split in splits.items()}
 
+    path = OUT / "label_free_command.csv"
+    kept, measured = {}, {}
+    if set(args.sources) != set(SOURCES) and path.exists():  # re-measure the named rows, keep the others
+        with open(path, newline="", encoding="utf-8") as f:
+            kept = {r["name"]: r for r in csv.DictReader(f)}
+        made = json.loads(path.with_suffix(".json").read_text())
+        measured = made.get("measured", {name: made["written"] for name in kept})
     before = scores(base, "base")
     rows = [{"name": "no fine-tuning", **{f"dev_{m}": round(float(100 * before["dev"].per_query[m].mean()), 1) for m in METRICS},
              **{f"test_{m}": round(float(100 * before["test"].per_query[m].mean()), 1) for m in METRICS}}]
-    for source in args.sources:
+    for source in SOURCES:
+        if source not in args.sources:
+            if source in kept:
+                rows.append(kept[source])
+            continue
         out = runs / source.replace("+", "-")
         rc, seconds = run_command(source, out, llm_cache)
         stages = {p.stem: json.loads(p.read_text()) for p in (out / "stages").glob("*.json")}
@@ -101,14 +120,17 @@ def main() -> None:
                     "exit_code": rc, "seconds": round(sum(r["seconds"] for r in stages.values())),
                     "stage_seconds": json.dumps({s: round(r["seconds"]) for s, r in stages.items()})})
         rows.append(row)
+        measured[source] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         print({k: v for k, v in row.items() if k != "stage_seconds"}, flush=True)
-    trained = rows[1:]
-    chosen = max(trained, key=lambda r: (r["dev_mrr@10"], r["dev_recall@10"])) if trained else None
-    save_rows(rows, OUT / "label_free_command.csv", {
+    # the label-free sources compete for the default; promptagator needs eight hand-written queries
+    label_free = [r for r in rows[1:] if r["name"] != "promptagator"]
+    chosen = max(label_free, key=lambda r: (float(r["dev_mrr@10"]), float(r["dev_recall@10"]))) if label_free else None
+    save_rows(rows, path, {
         "corpus": "data/raw/git-docs/docs", "gold": "data/raw/git-docs/gold (test 105, dev 26)",
         "command": "python benchmarks/label_free_command.py", "student": "minilm",
         "scored_on": "dev and test", "chosen_on": "dev (MRR@10, then recall@10)",
         "chosen": None if chosen is None else chosen["name"],
+        "measured": {r["name"]: measured[r["name"]] for r in rows[1:]},
     })
     print("dev chose:", None if chosen is None else chosen["name"], "; written to", OUT)
 

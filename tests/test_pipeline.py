@@ -233,43 +233,38 @@ def test_a_gold_dev_file_that_shares_a_query_with_the_test_file_stops_before_any
     assert not (tmp_path / "out").exists()
 
 
-# a reader's own few-shot examples for --llm-examples: questions written for this test, each with a passage
-EXAMPLES = [
-    {"query": "undo my last commit but keep the changes",
-     "document": "git reset --soft HEAD~1 moves the current branch back one commit; the index and the working "
-                 "tree keep the changes of the commit that was undone."},
-    {"query": "see which branches are already merged",
-     "document": "git branch --merged lists the branches whose tips are reachable from HEAD."},
-    {"query": "throw away local edits to one file",
-     "document": "git restore <file> replaces the file in the working tree with its version in the index."},
-]
-
-
 def test_your_own_examples_set_the_llms_style_and_skip_the_round_trip(inputs, tmp_path, capsys):
-    examples = tmp_path / "examples.jsonl"
-    examples.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
+    # the raw folder's eight hand-written examples; Gemma's answers with them ship beside the pages (written
+    # by benchmarks/label_free_command.py), so every job is a cache hit and the cache must not grow
     out = tmp_path / "out"
-    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
-                    "--label-free", "llm", "--llm-examples", examples, "--until", "split") == 0
+    (out / "cache").mkdir(parents=True)
+    cache = out / "cache" / "llm_queries.jsonl"
+    shutil.copyfile(GIT_DOCS.parent / "llm_queries.jsonl", cache)
+    answers = cache.read_text()
+    run = ["--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST, "--label-free", "llm",
+           "--llm-examples", GIT_DOCS.parent / "llm_examples.jsonl", "--until", "split"]
+    assert finetune(*run) == 0
+    assert cache.read_text() == answers  # all cached: the examples reached the prompt the answers were written for
     generated = [json.loads(line) for line in open(out / "generated.jsonl")]
     chunks = sum(1 for _ in open(out / "chunks.jsonl"))
     assert len(generated) == chunks and {r["style"] for r in generated} == {"as_examples"}
     split = json.loads((out / "stages" / "split.json").read_text())["info"]
     assert split["dropped (round trip)"] == 0
     assert split["synthetic training queries"] == split["training candidates"] > 0
-    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
-                    "--label-free", "llm", "--llm-examples", examples, "--until", "split") == 0
+    capsys.readouterr()
+    assert finetune(*run) == 0
     assert set(stage_lines(capsys.readouterr().out).values()) == {"cached"}
-    examples.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES[:2]))  # other examples: other queries
-    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
-                    "--label-free", "llm", "--llm-examples", examples, "--until", "queries") == 0
-    assert stage_lines(capsys.readouterr().out)["queries"] == "ran"
+
+
+EXAMPLE = {"query": "undo my last commit but keep the changes",
+           "document": "git reset --soft HEAD~1 moves the current branch back one commit; the index and the working "
+                       "tree keep the changes of the commit that was undone."}
 
 
 @pytest.mark.parametrize("lines, message", [
-    ([json.dumps(EXAMPLES[0]), json.dumps({"query": "no passage"})], r"examples.jsonl:2: needs a non-empty"),
-    ([json.dumps(EXAMPLES[0]), '{"query": "cut short'], r"examples.jsonl:2: malformed JSON"),
-    ([json.dumps(EXAMPLES[0])] * 9, "9 examples; give 1 to 8"),
+    ([json.dumps(EXAMPLE), json.dumps({"query": "no passage"})], r"examples.jsonl:2: needs a non-empty"),
+    ([json.dumps(EXAMPLE), '{"query": "cut short'], r"examples.jsonl:2: malformed JSON"),
+    ([json.dumps(EXAMPLE)] * 9, "9 examples; give 1 to 8"),
     ([], "0 examples; give 1 to 8"),
 ])
 def test_bad_examples_stop_before_any_work(inputs, tmp_path, capsys, lines, message):
