@@ -47,7 +47,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from helpers.data import RetrievalSplit, read_jsonl_rows
+from helpers.data import TEXT_ENCODING, RetrievalSplit, read_jsonl_rows
 from helpers.evaluation import EmbeddingCache, search
 
 # llama_cpp, openai and pandas are imported inside functions: ~1 s together at import, and each is needed
@@ -164,11 +164,12 @@ def read_examples(path: str | os.PathLike, max_chars: int = 400) -> tuple[tuple[
     ``ValueError`` naming the file and line.
     """
     path, problems, examples = Path(path), [], []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
+    try:  # read as every input of the project is: a line that is not UTF-8 is reported by its number
+        with open(path, **TEXT_ENCODING) as f:
+            rows = list(read_jsonl_rows(f, path, problems))
+    except OSError as e:
         raise ValueError(f"cannot read the LLM's examples {path}: {e}") from e
-    for lineno, row in read_jsonl_rows(lines, path, problems):
+    for lineno, row in rows:
         query, document = row.get("query"), row.get("document")
         if not (isinstance(query, str) and query.strip() and isinstance(document, str) and document.strip()):
             problems.append(f'{path}:{lineno}: needs a non-empty "query" and "document" (the passage\'s text)')
