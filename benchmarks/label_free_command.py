@@ -1,7 +1,7 @@
 """``python -m helpers finetune``'s label-free sources (``--label-free``) on the raw folder, scored on its
 hand-written gold questions: dev to choose, test once.
 
-    python benchmarks/label_free_command.py            # Git's manual pages: four runs, about 35 min on 2 cores
+    python benchmarks/label_free_command.py            # Git's manual pages: six runs, about 50 min on 2 cores
     python benchmarks/label_free_command.py --sources promptagator   # one row again; the others are kept
 
 The corpus is ``data/raw/git-docs/docs`` (23 pages, 633 chunks of at most 100 words) with the gold questions
@@ -10,9 +10,11 @@ runs once per source, everything else at its defaults (one mined hard negative, 
 one epoch):
 
 * ``crops``: a random 30-70% span of each chunk's words is that chunk's query (no LLM);
-* ``llm``: Gemma 3 270M's query for each chunk, after the filters (the answers ship with the data in
-  ``data/raw/git-docs/llm_queries.jsonl``: a copy is the runs' shared ``--llm-cache``, so no query is written);
+* ``llm``: Gemma 3 270M's query for each chunk, after the model-free filters (the answers ship with the data
+  in ``data/raw/git-docs/llm_queries.jsonl``: a copy is the runs' shared ``--llm-cache``, so no query is written);
 * ``crops+llm``: both;
+* ``llm (round trip)``, ``crops+llm (round trip)``: the same with ``--round-trip always`` (an LLM query trains
+  only if the base model finds its chunk in its top 10), the command's behaviour before 2026-12-03 evening;
 * ``promptagator``: ``--label-free llm --llm-examples data/raw/git-docs/llm_examples.jsonl``: Gemma shown
   eight questions written by hand for eight random chunks (not the gold ones) writes every chunk's query in
   their style, and the round trip is skipped (its answers are not shipped: about 5 min to write).
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -41,8 +44,10 @@ import _common  # noqa: F401  (sets the offline environment; before any Hugging 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "data" / "raw" / "git-docs"
 OUT = ROOT / "data" / "lesson6"
-SOURCES = ("crops", "llm", "crops+llm", "promptagator")
-EXTRA = {"promptagator": ["--label-free", "llm", "--llm-examples", str(RAW / "llm_examples.jsonl")]}
+SOURCES = ("crops", "llm", "crops+llm", "llm (round trip)", "crops+llm (round trip)", "promptagator")
+EXTRA = {"llm (round trip)": ["--label-free", "llm", "--round-trip", "always"],
+         "crops+llm (round trip)": ["--label-free", "crops+llm", "--round-trip", "always"],
+         "promptagator": ["--label-free", "llm", "--llm-examples", str(RAW / "llm_examples.jsonl")]}
 METRICS = ("recall@1", "mrr@10", "recall@10")
 
 
@@ -97,7 +102,7 @@ def main() -> None:
             if source in kept:
                 rows.append(kept[source])
             continue
-        out = runs / source.replace("+", "-")
+        out = runs / re.sub(r"[^a-z]+", "-", source).strip("-")  # crops+llm (round trip) -> crops-llm-round-trip
         rc, seconds = run_command(source, out, llm_cache)
         stages = {p.stem: json.loads(p.read_text()) for p in (out / "stages").glob("*.json")}
         split = stages["split"]["info"]

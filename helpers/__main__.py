@@ -24,7 +24,8 @@ from helpers.deployment import ForgettingReport, GateConfig, forgetting_check, r
 from helpers.io import write_json
 from helpers.ladder import RUNGS, LadderError, LadderSettings
 from helpers.models import ModelNotFoundError, load_model
-from helpers.pipeline import LABEL_FREE, STAGES, SYNTHETIC_MIX, FinetuneConfig, PipelineError, config_from_args, run_pipeline
+from helpers.pipeline import (LABEL_FREE, ROUND_TRIP, STAGES, SYNTHETIC_MIX, FinetuneConfig, PipelineError, config_from_args,
+                              run_pipeline)
 from helpers.reproduce import DATASETS, LIVE_RUNGS, reproduce
 from helpers.synthetic import STYLES
 
@@ -218,9 +219,12 @@ def _add_finetune(sub) -> None:
                         "leaves every cached answer valid (default: %(default)s)")
     g.add_argument("--llm-examples", metavar="FILE",
                    help='your own few-shot examples, JSONL: {"query": ..., "document": <the passage\'s text>} per line, '
-                        "1 to 8 of them; the LLM then writes queries like them (Promptagator) instead of --styles, and "
-                        "the round-trip filter is skipped (the base model cannot judge queries in a style it has "
-                        "not learned)")
+                        "1 to 8 of them; the LLM then writes queries like them (Promptagator) instead of --styles")
+    g.add_argument("--round-trip", choices=ROUND_TRIP, default=d.round_trip,
+                   help="keep an LLM training query only if the base model finds its chunk in its top 10. auto: for "
+                        "queries that supplement labelled ones, not without labels (there dev preferred the "
+                        "model-free filters alone: benchmarks/llm_filters.py) nor for --llm-examples' style "
+                        "(default: %(default)s)")
     g.add_argument("--queries-per-chunk", type=int, default=d.queries_per_chunk,
                    help="queries written per chunk (default: %(default)s)")
     g.add_argument("--temperature", type=float, default=d.temperature,

@@ -142,9 +142,13 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
                        f"{q['malformed']} malformed answers."))
         dropped = ", ".join(f"{n} {r}" for r, n in sp["dropped (cheap)"].items()) or "none"
         leaked = sp.get("dropped (a test query's text)", 0)
-        trip = ("the round trip was skipped: the base model cannot yet answer queries in your examples' style"
-                if cfg.llm_examples else f"{sp['dropped (round trip)']} failed the round trip (their chunk was not "
-                                         "in the base model's top 10)")
+        trip = (f"{sp['dropped (round trip)']} failed the round trip (their chunk was not in the base model's top 10)"
+                if sp.get("round trip applied", True) else
+                "the round trip was skipped: the base model cannot yet answer queries in your examples' style"
+                if cfg.llm_examples and cfg.round_trip == "auto" else
+                "the round trip was skipped (`--round-trip never`)" if cfg.round_trip == "never" else
+                "the round trip was skipped: without labels it keeps the queries the base model already answers, and "
+                "dev preferred the model-free filters alone (`--round-trip always` applies it)")
         trained = (f"of the {sp['training candidates']} training candidates {trip}, leaving "
                    f"**{sp.get('synthetic training queries', sp['training queries'])} LLM-written training queries**"
                    if sp["training candidates"] else "none of them trains")

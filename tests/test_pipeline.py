@@ -189,9 +189,19 @@ def test_gold_queries_in_a_beir_folder_with_queries_from_a_real_server(server, t
     assert {g["model"] for g in generated} == {"openai:gemma-3-270m:completions"}
     eval_rows = [json.loads(line) for line in open(out / "eval_queries.jsonl")]
     assert {r["_id"] for r in eval_rows} == set(gold) and {r["level"] for r in eval_rows} == {"document"}
-    # every synthetic query that survived trains: none is held out when gold queries are given
-    assert sum(1 for _ in open(out / "train_queries.jsonl")) == json.loads(
-        (out / "stages" / "split.json").read_text())["info"]["training queries"]
+    # every synthetic query that survived the model-free filters trains: none is held out when gold queries
+    # are given, and without labels the round trip is not applied (--round-trip auto)
+    split = json.loads((out / "stages" / "split.json").read_text())["info"]
+    assert not split["round trip applied"] and split["dropped (round trip)"] == 0
+    assert sum(1 for _ in open(out / "train_queries.jsonl")) == split["training queries"] == split["training candidates"]
+    # asked for, it is applied: the split is redone from the cached answers, and only what it kept trains
+    assert finetune("--corpus", beir, "--out", out, "--quiet", "--label-free", "llm", "--llm-base-url", server.url,
+                    "--llm-model", "gemma-3-270m", "--llm-api-key-env", "COURSE_TEST_LLM_KEY",
+                    "--round-trip", "always", "--until", "split") == 0
+    tripped = json.loads((out / "stages" / "split.json").read_text())["info"]
+    assert tripped["round trip applied"] and tripped["training candidates"] == split["training candidates"]
+    assert tripped["training queries"] == split["training queries"] - tripped["dropped (round trip)"]
+    assert sum(1 for _ in open(out / "train_queries.jsonl")) == tripped["training queries"]
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in (".json", ".jsonl"):
             assert server.api_key not in path.read_text(errors="ignore")

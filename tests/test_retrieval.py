@@ -1,8 +1,8 @@
 import pytest
 
 from helpers.data import RetrievalSplit, load_dataset
-from helpers.evaluation import evaluate, score_rankings
-from helpers.retrieval import BM25Index, rerank, rrf, weighted_fusion
+from helpers.evaluation import EmbeddingCache, evaluate, score_rankings
+from helpers.retrieval import BM25Index, cheaper_wins, load_rankings, rerank, rrf, save_rankings, weighted_fusion
 
 CORPUS = {"d1": "acute kidney failure", "d2": "chronic kidney disease", "d3": "fracture of the femur"}
 
@@ -34,10 +34,35 @@ def test_weighted_fusion_by_hand():
     assert weighted_fusion(dense, ([], []), alpha=0.5)[:2] == ["a", "b"]
 
 
-def test_rerank_reorders_only_the_head(minilm):
+def test_rerank_reorders_only_the_head_and_encodes_only_the_candidates(minilm):
     split = RetrievalSplit("t", "known_corpus", {"q": "broken thigh bone"}, CORPUS, {"q": {"d3"}})
-    out = rerank(minilm, split, [["d1", "d3", "d2"]], top_k=2)
-    assert out == [["d3", "d1", "d2"]]
+    cache = EmbeddingCache()
+    assert rerank(minilm, split, [["d1", "d3", "d2"]], top_k=2, cache=cache) == [["d3", "d1", "d2"]]
+    misses = cache.misses
+    cache.encode(minilm, [CORPUS["d1"], CORPUS["d3"]], "document")
+    assert cache.misses == misses  # the head was encoded...
+    cache.encode(minilm, [CORPUS["d2"]], "document")
+    assert cache.misses == misses + 1  # ...and the document below it was not
+
+
+def test_saved_reranked_heads_give_the_live_table_and_only_for_their_split(minilm, tmp_path):
+    ds = load_dataset("aws_docs").subsample(300, {"test": 40})
+    test = ds.split("test")
+    # minilm reranking its own dense ranking changes nothing; reranking the RRF fusion does
+    live, table = cheaper_wins(test, minilm, reranker=minilm, reranker_name="minilm", top_k=5)
+    assert live["dense -> minilm rerank top 5"].rankings == live["dense (minilm)"].rankings
+    assert live["RRF -> minilm rerank top 5"].rankings != live["hybrid: RRF"].rankings
+    heads = {name: [r[:5] for r in res.rankings] for name, res in live.items() if "rerank" in name}
+    save_rankings(tmp_path / "reranked.json", test, heads, {"command": "this test"})
+    saved, provenance = load_rankings(tmp_path / "reranked.json", test)
+    assert provenance == {"command": "this test"}
+    again, table_again = cheaper_wins(test, minilm, reranker_name="minilm", top_k=5, saved_heads=saved)
+    assert table_again.equals(table)
+    assert all(again[name].rankings == live[name].rankings for name in live)
+    # other queries or another corpus: the file does not apply
+    assert load_rankings(tmp_path / "reranked.json", test.subset(lambda q: len(q) > 20)) is None
+    assert load_rankings(tmp_path / "reranked.json", ds.subsample(200, {"test": 40}).split("test")) is None
+    assert load_rankings(tmp_path / "missing.json", test) is None
 
 
 def test_bm25_rankings_are_scored_like_dense_ones(minilm):
