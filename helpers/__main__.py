@@ -196,8 +196,9 @@ def _add_finetune(sub) -> None:
     g = fp.add_argument_group("without labelled training queries")
     g.add_argument("--label-free", choices=LABEL_FREE, default=d.label_free,
                    help="what to train on: crops of the chunks (a random span of a chunk's words as its query; no "
-                        "LLM), the LLM's queries, or both. Without gold queries the LLM still writes the held-out "
-                        "test queries (default: %(default)s)")
+                        "LLM), the LLM's queries, or both; or headings (each heading of a document, after its "
+                        "title, as the query of the chunk it heads; no LLM). Without gold queries the LLM still "
+                        "writes the held-out test queries (default: %(default)s)")
     g = fp.add_argument_group("synthetic queries")
     g.add_argument("--llm", default=d.llm, help="local GGUF model: gemma3-270m, smollm2-135m or a .gguf path "
                                                 "(default: %(default)s)")

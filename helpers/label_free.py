@@ -6,6 +6,8 @@ compares on gold queries (``benchmarks/label_free.py``):
 
 - :func:`crops` (:func:`crop_pairs`) -- a random span of a document's words as the query, the whole document as its
   positive (Contriever's cropping: no LLM, no labels, made in milliseconds);
+- :func:`heading_queries` -- the documents' own structure: each heading (a section title, an option
+  name, an FAQ's question), prefixed with its document's title, is the query of the chunk it heads;
 - :func:`teacher_margins` -- GPL's pseudo-labels: a stronger model's score margin
   ``sim(q, pos) - sim(q, neg)`` for each triplet, the target of ``MarginMSELoss``. Noisy queries
   then cost less: a query the teacher finds no closer to its document than to the negative teaches
@@ -21,6 +23,7 @@ True
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 
@@ -61,6 +64,96 @@ def crop_pairs(corpus: dict[str, str], n: int | None = None, min_fraction: float
     []
     """
     return [(span, corpus[i]) for i, span in crops(corpus, n, min_fraction, max_fraction, seed).items()]
+
+
+#: An underline of at least three of one character: the line above it is a heading (reStructuredText, AsciiDoc).
+_UNDERLINE = re.compile(r"^([=\-~^+*#])\1{2,}\s*$")
+_MARKDOWN = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$")
+_ANCHOR = re.compile(r"^\[\[[^\]]*\]\]$")  # AsciiDoc's [[id]] line above a heading or term
+#: a line standing alone as a heading: at most this many words, no sentence punctuation at its end
+MAX_HEADING_WORDS = 8
+
+
+def headings(text: str) -> list[tuple[int, str]]:
+    """``(offset, heading)`` for each heading line of a document's text, in order: a Markdown ``#``
+    line, a line underlined with ``=``, ``-``, ``~``... (reStructuredText, AsciiDoc), an AsciiDoc term
+    ending in ``::``, and a short line standing alone between blank lines (at most
+    :data:`MAX_HEADING_WORDS` words, no sentence punctuation at its end), which is how headings,
+    option names and terms come out of HTML (:func:`helpers.corpus.html_to_text`: one block a line).
+
+    >>> headings("Intro\\n=====\\n\\nSome text here.\\n\\n## Usage ##\\n\\n-n, --dry-run\\n\\nShow what would be done.")
+    [(0, 'Intro'), (30, 'Usage'), (43, '-n, --dry-run')]
+    >>> headings("How do I undo a commit?::\\n\\tUse git revert.")
+    [(0, 'How do I undo a commit?')]
+    """
+    lines = text.split("\n")
+    offsets, at = [], 0
+    for line in lines:
+        offsets.append(at)
+        at += len(line) + 1
+    found = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        above = lines[i - 1].strip() if i else ""
+        below = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        if not stripped or _UNDERLINE.match(stripped) or _ANCHOR.match(stripped):
+            continue
+        if m := _MARKDOWN.match(stripped):
+            title = m.group(1)
+        elif _UNDERLINE.match(below) and abs(len(below) - len(stripped)) <= 2:
+            title = stripped
+        elif stripped.endswith("::") and len(stripped) > 2:
+            title = stripped[:-2].strip()
+        elif ((not above or _ANCHOR.match(above)) and not below and len(stripped.split()) <= MAX_HEADING_WORDS
+              and re.search(r"[^\W\d_]", stripped) and not stripped.endswith((".", ",", ";", ":", "!"))):
+            title = stripped
+        else:
+            continue
+        found.append((offsets[i] + line.index(stripped[0]), title))
+    return found
+
+
+def _text_below(text: str, offset: int) -> int:
+    """Where the text a heading (at ``offset``) introduces starts: the next line that is neither blank
+    nor the heading's underline (``len(text)`` when there is none)."""
+    at = text.find("\n", offset)
+    while at >= 0:
+        end = text.find("\n", at + 1)
+        line = text[at + 1:len(text) if end < 0 else end].strip()
+        if line and not _UNDERLINE.match(line):
+            return at + 1
+        at = end
+    return len(text)
+
+
+def heading_queries(documents: dict[str, str], chunks) -> list[tuple[str, str]]:
+    """``(chunk id, query)`` pairs from the documents' structure: each heading of a document (see
+    :func:`headings`) after its first, prefixed with that first one (the document's title, so that
+    "OPTIONS" or "-d" says whose), is the query of the chunk holding the text just below it. A chunk
+    can get several queries; a document without headings gives none. ``chunks``: the corpus's
+    :class:`~helpers.corpus.Chunk` s (id, source document, start and end offsets).
+
+    >>> from helpers.corpus import chunk_documents
+    >>> docs = {"git-clean": "git-clean\\n=========\\n\\n-n, --dry-run\\n\\nShow what would be done."}
+    >>> heading_queries(docs, chunk_documents(docs))
+    [('git-clean', 'git-clean: -n, --dry-run')]
+    """
+    by_doc: dict[str, list] = {}
+    for c in chunks:
+        by_doc.setdefault(c.source, []).append(c)
+    pairs = []
+    for source, doc_chunks in by_doc.items():
+        found = headings(documents[source])
+        if len(found) < 2:
+            continue
+        text, title = documents[source], found[0][1]
+        for offset, heading in found[1:]:
+            below = _text_below(text, offset)
+            chunk = next((c for c in doc_chunks if c.start <= below < c.end), None) or next(
+                (c for c in doc_chunks if c.start >= below), None)
+            if chunk is not None:
+                pairs.append((chunk.id, f"{title}: {heading}"))
+    return pairs
 
 
 def teacher_margins(triplets: list[tuple[str, str, str]], teacher, cache: EmbeddingCache | None = None,

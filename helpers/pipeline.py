@@ -8,8 +8,9 @@ writes under ``out``):
   ``generated.jsonl``. Without gold queries they are the held-out test set; they train only with
   ``label_free="llm"`` or ``"crops+llm"``, or for chunks ``synthetic`` names beside labelled queries
 - ``split``    -- filters; hold out an evaluation set unless gold queries are given; the training queries:
-  labelled ones, crops of the other chunks (:func:`helpers.label_free.crops`, the label-free default),
-  or the LLM's: ``train_queries.jsonl``, ``eval_queries.jsonl``, ``dev_queries.jsonl``
+  labelled ones; without labels, crops of the other chunks and their documents' headings (the default:
+  :func:`helpers.label_free.crops`, :func:`~helpers.label_free.heading_queries`), or the LLM's:
+  ``train_queries.jsonl``, ``eval_queries.jsonl``, ``dev_queries.jsonl``
 - ``mine``     -- hard negatives with false-negative control (:mod:`helpers.mining`): ``train_examples.jsonl``
 - ``train``    -- fine-tune the base model (:mod:`helpers.training`): ``model/``
 - ``evaluate`` -- base vs fine-tuned with CIs, forgetting check, release gate (:mod:`helpers.deployment`):
@@ -44,7 +45,7 @@ from helpers.data import RetrievalSplit, available_datasets, load_dataset, resol
 from helpers.deployment import ForgettingReport, GateConfig, release_gate
 from helpers.evaluation import EmbeddingCache, dense_search, evaluate, lift, score_rankings
 from helpers.io import corpus_name, fingerprint_texts, write_json, write_jsonl
-from helpers.label_free import crops
+from helpers.label_free import crops, heading_queries
 from helpers.labelled import (
     LabelledPairs,
     LabelledSplits,
@@ -105,8 +106,8 @@ class FinetuneConfig:
     train_qrels: str | None = None
     split_by: str = "query"
     synthetic: str = "none"
-    # without labelled training queries: what to train on (crops of the chunks, the LLM's queries, or both)
-    label_free: str = "crops"
+    # without labelled training queries: what to train on (crops, headings, the LLM's queries; see LABEL_FREE)
+    label_free: str = "crops+headings"
     # synthetic queries
     llm: str = "gemma3-270m"
     llm_base_url: str | None = None
@@ -168,11 +169,15 @@ MIN_TRAIN_QUERIES = 40
 #: lowered dev recall@10 from 83.5 to 82.0 (benchmarks/own_labels.py; data/lesson6/).
 SYNTHETIC_MIX = ("all", "uncovered", "none")
 #: Without labelled training queries: train on crops of the chunks (a random 30-70% span of a chunk's
-#: words as the query, Contriever-style), on the LLM's queries, or on both. The default, crops, was
-#: chosen on dev: first on clinical abbreviations (benchmarks/label_free.py) and on the raw folder's
-#: hand-written dev questions (benchmarks/label_free_command.py), second to crops+llm on ICD-10-CM; and
-#: it needs no LLM to train. Test scores: data/lesson4/label_free_*.csv, data/lesson6/label_free_command.csv.
-LABEL_FREE = ("crops", "llm", "crops+llm")
+#: words as the query, Contriever-style), on the documents' headings (helpers.label_free.heading_queries:
+#: a heading, under its document's title, is the query of the chunk it heads), on the LLM's queries, or
+#: on a mix. The default, crops+headings, was chosen on dev among the sources that train on any corpus
+#: (headings alone give nothing where documents have none): crops led on clinical abbreviations
+#: (benchmarks/label_free.py) and came second to crops+llm on ICD-10-CM, corpora of one-line documents
+#: where crops+headings is crops; on the raw folder's hand-written dev questions crops+headings led
+#: (benchmarks/label_free_command.py: MRR@10 86.0, crops 84.2; headings alone 86.9). None needs an LLM to
+#: train. Test scores: data/lesson4/label_free_*.csv, data/lesson6/label_free_command.csv.
+LABEL_FREE = ("crops+headings", "crops", "headings", "llm", "crops+llm")
 #: The round trip keeps an LLM-written training query only if the base model already finds its chunk
 #: in its top 10. "auto" applies it to LLM queries that supplement labelled ones (--synthetic) and
 #: skips it without labels: there, dev preferred the model-free rules alone on ICD-10-CM and clinical
@@ -371,7 +376,7 @@ def needs_llm(cfg: FinetuneConfig, corpus: Corpus, labelled: LabelledSplits | No
     gold ``qrels/dev.tsv``)."""
     if labelled is not None:
         return cfg.synthetic != "none"
-    return (cfg.label_free != "crops" or corpus.gold is None
+    return ("llm" in cfg.label_free.split("+") or corpus.gold is None
             or (cfg.keep_best_epoch and corpus.gold_dev is None))  # dev: held-out LLM queries
 
 
@@ -561,9 +566,9 @@ class Pipeline:
         if not needs_llm(self.cfg, self.corpus, self.labelled):
             return {}
         if self.labelled is None:
-            if self.cfg.label_free != "crops":
+            if "llm" in self.cfg.label_free.split("+"):
                 return texts
-            # crops train: the LLM writes only the held-out test (and dev) queries
+            # crops or headings train: the LLM writes only the held-out test (and dev) queries
             held = set().union(*self._held_out_groups())
             return {c: t for c, t in texts.items() if self._group[c] in held}
         if self.cfg.synthetic == "none":
@@ -676,7 +681,7 @@ class Pipeline:
             cheap, cheap_report = filter_queries(records, texts)  # model-free rules, on every query
             labelled, held, dev_rows, dev_source = self.labelled, set(), [], "none"
             # without labels, the LLM's queries train only under --label-free llm or crops+llm
-            llm_trains = labelled is not None or cfg.label_free != "crops"
+            llm_trains = labelled is not None or "llm" in cfg.label_free.split("+")
             if labelled is not None:
                 eval_rows = list(labelled.test.rows())
                 level = labelled.test.level
@@ -735,19 +740,28 @@ class Pipeline:
                 raise PipelineError(f"only {len(kept)} of {len(train)} training queries found their own chunk in the "
                                     f"base model's top 10 (at least {MIN_TRAIN_QUERIES // 4} needed): the LLM's "
                                     f"queries do not fit these documents, see {self.out / 'generated.jsonl'}")
-            crop_rows, crop_leaks = [], 0
-            if labelled is None and cfg.label_free != "llm":
-                # a crop of a chunk is its query; chunks held out for test or dev give none
-                pool = {c: t for c, t in texts.items() if c not in held and c not in dev_chunks}
-                spans, crop_leaks = drop_leaks(list(crops(pool, seed=cfg.seed).items()), held_texts,
+            crop_rows, heading_rows, own_leaks = [], [], 0  # own_leaks: crops and headings with a test query's text
+            sources = set(cfg.label_free.split("+")) if labelled is None else set()
+            # chunks held out for test or dev give no crop and no heading query
+            pool = {c: t for c, t in texts.items() if c not in held and c not in dev_chunks}
+            if "crops" in sources:  # a crop of a chunk is its query
+                spans, own_leaks = drop_leaks(list(crops(pool, seed=cfg.seed).items()), held_texts,
                                                text_of=lambda item: item[1])
                 crop_rows = [{"_id": f"crop-{c}", "text": span, "chunks": [c], "origin": "crop"} for c, span in spans]
-                if len(crop_rows) + len(kept) < MIN_TRAIN_QUERIES // 4:
-                    raise PipelineError(f"{len(crop_rows) + len(kept)} training queries (crops of chunks of two words or "
-                                        f"more) are left; at least {MIN_TRAIN_QUERIES // 4} are needed: give more documents")
+            if "headings" in sources:  # a heading, under its document's title, is the query of the chunk it heads
+                pairs = [(c, q) for c, q in heading_queries(self.corpus.documents, self.corpus.chunks) if c in pool]
+                pairs, heading_leaks = drop_leaks(pairs, held_texts, text_of=lambda item: item[1])
+                own_leaks += heading_leaks
+                heading_rows = [{"_id": f"heading-{i}", "text": q, "chunks": [c], "origin": "heading"}
+                                for i, (c, q) in enumerate(pairs)]
+            if sources - {"llm"} and len(crop_rows) + len(heading_rows) + len(kept) < MIN_TRAIN_QUERIES // 4:
+                what = ("headings (a document's title and at least one heading below it)" if "headings" in sources
+                        else "crops of chunks of two words or more")
+                raise PipelineError(f"{len(crop_rows) + len(heading_rows) + len(kept)} training queries ({what}) are "
+                                    f"left; at least {MIN_TRAIN_QUERIES // 4} are needed: give more documents")
             labelled_rows = self._labelled_rows() if labelled is not None else []
             write_jsonl(self.out / "train_queries.jsonl", [
-                *labelled_rows, *crop_rows,
+                *labelled_rows, *crop_rows, *heading_rows,
                 *({"_id": f"syn-{r.key[:12]}", "text": r.query, "chunks": [r.doc_id], "style": r.style,
                    "origin": "synthetic"} for r in kept)])
             write_jsonl(self.out / "eval_queries.jsonl", ({**row, "level": level} for row in eval_rows))
@@ -756,11 +770,12 @@ class Pipeline:
                     "dropped (cheap)": dict(cheap_report.dropped), "evaluation queries": len(eval_rows),
                     "evaluation set": eval_source, "level": level, "dev queries": len(dev_rows),
                     "dev set": dev_source, "training candidates": len(train),
-                    "dropped (a test query's text)": leaked + crop_leaks,
-                    "training queries": len(kept) + len(labelled_rows) + len(crop_rows),
+                    "dropped (a test query's text)": leaked + own_leaks,
+                    "training queries": len(kept) + len(labelled_rows) + len(crop_rows) + len(heading_rows),
                     **({} if labelled is not None else {
                         "label-free source": cfg.label_free, "synthetic training queries": len(kept),
-                        "crop training queries": len(crop_rows)}),
+                        "crop training queries": len(crop_rows),
+                        **({"heading training queries": len(heading_rows)} if "headings" in sources else {})}),
                     **({} if labelled is None else {
                         "synthetic training queries": len(kept), "labelled training queries": len(labelled_rows),
                         "labelled": labelled.describe(self.corpus.source_of)}),
@@ -960,11 +975,12 @@ def _headline(stage: str, info: dict) -> str:
         return "; ".join([info.get("describe", ""), *info.get("notes", [])])
     if stage == "queries":
         if not info.get("jobs"):
-            return "no LLM-written queries (none needed: labelled queries, or crops with gold queries)"
+            return "no LLM-written queries (none needed: labelled queries, or crops or headings with gold queries)"
         return f"{info.get('jobs', 0)} queries by {info.get('llm')}, {info.get('malformed', 0)} malformed"
     if stage == "split":
         own = ", ".join(f"{info[k]} {k.split()[0]}" for k in ("labelled training queries", "crop training queries",
-                                                              "synthetic training queries") if info.get(k))
+                                                              "heading training queries", "synthetic training queries")
+                        if info.get(k))
         own = f" ({own})" if own else ""
         return (f"{info.get('training queries')} training queries{own} (after the filters), "
                 f"{info.get('evaluation queries')} evaluation queries: {info.get('evaluation set')}")

@@ -132,8 +132,14 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
                  "one per chunk that no test or dev query points at")
         b.append(("p", f"**{crops} training queries are crops** (`--label-free {cfg.label_free}`): a random 30-70% "
                        f"span of a chunk's words as that chunk's query, {which}; no LLM and no labels are involved."))
+    headed = sp.get("heading training queries", 0)
+    if headed:
+        b.append(("p", f"**{headed} training queries are headings** (`--label-free {cfg.label_free}`): each heading "
+                       "of a document (a section title, an option name, a question), after the document's title, is the "
+                       "query of the chunk it heads, none for chunks held out for test or dev; no LLM and no labels "
+                       "are involved."))
     if q["jobs"]:
-        role = "" if sp.get("label-free source") != "crops" else (
+        role = "" if "llm" in sp.get("label-free source", "llm").split("+") else (
             ", for the held-out dev queries only" if sp["evaluation set"].startswith("gold") else
             ", for the held-out test and dev queries only")
         how = (f"in the style of your examples (`--llm-examples {cfg.llm_examples}`, Promptagator's prompt)"

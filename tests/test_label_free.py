@@ -1,5 +1,7 @@
+from helpers.corpus import chunk_documents, html_to_text
+from helpers.data import DATA_DIR
 from helpers.evaluation import EmbeddingCache
-from helpers.label_free import crop_pairs, teacher_margins
+from helpers.label_free import crop_pairs, heading_queries, headings, teacher_margins
 
 import pytest
 
@@ -19,6 +21,43 @@ def test_crops_are_proper_spans_of_their_document_and_seeded():
 def test_crop_fractions_are_checked():
     with pytest.raises(ValueError, match="min_fraction"):
         crop_pairs({"d": "a b"}, min_fraction=0.8, max_fraction=0.5)
+
+
+MARKDOWN = "# Release notes\n\nWhat changed.\n\n## Upgrading\n\nStop the server first.\n"
+RST = "Release notes\n=============\n\nUpgrading\n---------\nStop the server first.\n"
+ASCIIDOC = "[[upgrade]]\nHow do I upgrade?::\n\tStop the server first.\n"
+HTML = "<h1>Release notes</h1><p>What changed.</p><h2>Upgrading</h2><p>Stop the server first.</p>"
+
+
+@pytest.mark.parametrize("text, expected", [
+    (MARKDOWN, ["Release notes", "Upgrading"]),
+    (RST, ["Release notes", "Upgrading"]),
+    (ASCIIDOC, ["How do I upgrade?"]),
+    (html_to_text(HTML), ["Release notes", "Upgrading"]),
+    # prose is not a heading: a wrapped paragraph's short last line, a sentence, a lone number
+    ("A long paragraph that wraps\nat the end.\n\nOne sentence only.\n\n42\n", []),
+])
+def test_headings_in_each_format_and_never_in_prose(text, expected):
+    found = headings(text)
+    assert [h for _, h in found] == expected
+    assert all(text[offset:].lstrip("#= ").startswith(h) for offset, h in found)
+
+
+def test_a_heading_is_the_query_of_the_chunk_below_it_under_its_documents_title():
+    text = "Guide\n=====\n\n" + " ".join(f"w{i}" for i in range(40)) + "\n\nInstalling\n----------\n\n" + \
+        " ".join(f"v{i}" for i in range(40))
+    chunks = chunk_documents({"guide.rst": text, "plain.txt": "no headings here at all."}, max_words=45)
+    pairs = heading_queries({"guide.rst": text, "plain.txt": "no headings here at all."}, chunks)
+    below = next(c for c in chunks if "v0" in c.text)
+    assert pairs == [(below.id, "Guide: Installing")]  # the title alone heads nothing; plain.txt gives none
+
+
+def test_the_git_pages_give_option_names_and_faq_questions_as_queries():
+    docs = {name: (html_to_text if name.endswith(".html") else str)((DATA_DIR / "raw" / "git-docs" / "docs" / name).read_text())
+            for name in ("git-clean.html", "gitfaq.txt")}
+    queries = {q for _, q in heading_queries(docs, chunk_documents(docs))}
+    assert "git-clean(1) Manual Page: --dry-run" in queries
+    assert "gitfaq(7): How do I ignore changes to a tracked file?" in queries
 
 
 def test_the_teacher_margin_is_positive_where_the_teacher_prefers_the_positive(minilm):

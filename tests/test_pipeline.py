@@ -12,12 +12,13 @@ import pytest
 from helpers.__main__ import main
 from helpers.corpus import html_to_text
 from helpers.data import DATA_DIR, load_dataset, save_dataset
-from helpers.pipeline import STAGES
+from helpers.pipeline import STAGES, FinetuneConfig
 
 GIT_DOCS = DATA_DIR / "raw" / "git-docs" / "docs"
 FILES = ["git-merge.html", "git-clean.html", "git-reflog.html"]  # 84 chunks
-# small and quick: no judge model, a large held-out share, small batches
-FAST = ["--eval-fraction", "0.35", "--judge", "none", "--batch-size", "8", "--quiet"]
+# small and quick: no judge model, a large held-out share, small batches, crops only (the default adds the
+# pages' headings, three times as many training queries here: tested at the split below)
+FAST = ["--eval-fraction", "0.35", "--judge", "none", "--batch-size", "8", "--label-free", "crops", "--quiet"]
 
 
 def finetune(*argv) -> int:
@@ -137,6 +138,25 @@ def test_keep_best_epoch_without_labels_chooses_on_held_out_synthetic_queries(mi
     trained = json.loads((out / "stages" / "train.json").read_text())["info"]
     assert trained["dev queries"] == len(rows["dev"]) and [row[0] for row in trained["dev curve"]] == [0, 1, 2]
     assert trained["kept epoch"] in (1, 2)
+
+
+@pytest.mark.parametrize("source", ["headings", "crops+headings"])
+def test_headings_train_on_the_pages_own_structure_never_on_a_held_out_chunk(mined, inputs, tmp_path, source):
+    assert FinetuneConfig("docs", "out").label_free == "crops+headings"  # the default without labels
+    out = tmp_path / "run"
+    shutil.copytree(mined, out)
+    assert finetune("--corpus", inputs / "docs", "--out", out, "--general", inputs / "general", *FAST,
+                    "--label-free", source, "--until", "split") == 0
+    split = json.loads((out / "stages" / "split.json").read_text())["info"]
+    rows = [json.loads(line) for line in open(out / "train_queries.jsonl")]
+    headed = [r for r in rows if r["origin"] == "heading"]
+    assert {r["origin"] for r in rows} == ({"heading"} if source == "headings" else {"heading", "crop"})
+    assert len(headed) == split["heading training queries"] and len(rows) == split["training queries"]
+    assert len(rows) - len(headed) == split["crop training queries"]
+    titles = {f"{f.removesuffix('.html')}(1) Manual Page: " for f in FILES}
+    assert headed and all(any(r["text"].startswith(t) for t in titles) for r in headed)
+    eval_chunks = {r["relevant"][0] for r in map(json.loads, open(out / "eval_queries.jsonl"))}
+    assert eval_chunks and not eval_chunks & {c for r in rows for c in r["chunks"]}
 
 
 def test_only_needs_the_earlier_stages(tmp_path, inputs, capsys):
