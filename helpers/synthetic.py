@@ -237,8 +237,10 @@ class LlamaCppBackend:
 
     A shared few-shot prefix is evaluated once and reused from the KV cache, so each query
     costs little more than its document's tokens. One request at a time (the model is not
-    thread-safe). ``n_threads`` defaults to every core (on 2 idle cores: 0.39 s per query
-    against 0.53 s with one thread); give it fewer when other work shares the machine.
+    thread-safe). ``n_threads`` defaults to ``$OMP_NUM_THREADS`` when it is set (the share of the
+    machine this process was given, as torch reads it: ``make test`` runs two one-thread workers,
+    and llama.cpp's threads busy-wait, so more threads than cores slow both workers), else to every
+    core (on 2 idle cores: 0.39 s per query against 0.53 s with one thread).
     """
 
     concurrency = 1
@@ -250,7 +252,9 @@ class LlamaCppBackend:
             raise FileNotFoundError(f"no GGUF model at {self.path}")
         self.name = f"llama.cpp:{self.path.name}"
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self._options = dict(n_ctx=n_ctx, n_threads=n_threads or cores, seed=seed, verbose=False)
+        given = os.environ.get("OMP_NUM_THREADS", "")
+        default = int(given) if given.isdigit() and int(given) > 0 else cores
+        self._options = dict(n_ctx=n_ctx, n_threads=n_threads or default, seed=seed, verbose=False)
         self._llm = None
         self.calls = 0
 

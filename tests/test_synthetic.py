@@ -2,6 +2,7 @@
 llama-cpp-python's OpenAI-compatible server on loopback (started, killed and restarted here)."""
 
 import json
+import os
 
 import pytest
 
@@ -180,3 +181,12 @@ def test_chat_mode_against_the_same_server(server, tmp_path, monkeypatch):
     recs = generate_queries(plan_jobs({"S72.3": DOCS["S72.3"]}, styles=("colloquial",)), chat,
                             tmp_path / "q.jsonl", show_progress_bar=False)
     assert len(recs) == 1 and recs[0].raw  # an answer came back through the chat endpoint
+
+
+def test_the_local_writer_takes_the_threads_this_process_was_given(monkeypatch):
+    # make test runs two one-thread workers: a writer on every core would busy-wait against the other worker
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert LlamaCppBackend("gemma3-270m")._options["n_threads"] == 1
+    assert LlamaCppBackend("gemma3-270m", n_threads=2)._options["n_threads"] == 2
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert LlamaCppBackend("gemma3-270m")._options["n_threads"] == len(os.sched_getaffinity(0))
