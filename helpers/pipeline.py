@@ -357,6 +357,11 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
     return corpus, labelled
 
 
+def label_free_sources(cfg: FinetuneConfig) -> set[str]:
+    """What ``--label-free`` trains on, as parts: ``"crops+headings"`` -> ``{"crops", "headings"}``."""
+    return set(cfg.label_free.split("+"))
+
+
 def round_trip_applies(cfg: FinetuneConfig, labelled: bool) -> bool:
     """Whether the LLM's training queries face the round trip (:data:`ROUND_TRIP`).
 
@@ -376,7 +381,7 @@ def needs_llm(cfg: FinetuneConfig, corpus: Corpus, labelled: LabelledSplits | No
     gold ``qrels/dev.tsv``)."""
     if labelled is not None:
         return cfg.synthetic != "none"
-    return ("llm" in cfg.label_free.split("+") or corpus.gold is None
+    return ("llm" in label_free_sources(cfg) or corpus.gold is None
             or (cfg.keep_best_epoch and corpus.gold_dev is None))  # dev: held-out LLM queries
 
 
@@ -566,7 +571,7 @@ class Pipeline:
         if not needs_llm(self.cfg, self.corpus, self.labelled):
             return {}
         if self.labelled is None:
-            if "llm" in self.cfg.label_free.split("+"):
+            if "llm" in label_free_sources(self.cfg):
                 return texts
             # crops or headings train: the LLM writes only the held-out test (and dev) queries
             held = set().union(*self._held_out_groups())
@@ -681,7 +686,7 @@ class Pipeline:
             cheap, cheap_report = filter_queries(records, texts)  # model-free rules, on every query
             labelled, held, dev_rows, dev_source = self.labelled, set(), [], "none"
             # without labels, the LLM's queries train only under --label-free llm or crops+llm
-            llm_trains = labelled is not None or "llm" in cfg.label_free.split("+")
+            llm_trains = labelled is not None or "llm" in label_free_sources(cfg)
             if labelled is not None:
                 eval_rows = list(labelled.test.rows())
                 level = labelled.test.level
@@ -741,7 +746,7 @@ class Pipeline:
                                     f"base model's top 10 (at least {MIN_TRAIN_QUERIES // 4} needed): the LLM's "
                                     f"queries do not fit these documents, see {self.out / 'generated.jsonl'}")
             crop_rows, heading_rows, own_leaks = [], [], 0  # own_leaks: crops and headings with a test query's text
-            sources = set(cfg.label_free.split("+")) if labelled is None else set()
+            sources = label_free_sources(cfg) if labelled is None else set()
             # chunks held out for test or dev give no crop and no heading query
             pool = {c: t for c, t in texts.items() if c not in held and c not in dev_chunks}
             if "crops" in sources:  # a crop of a chunk is its query

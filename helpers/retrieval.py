@@ -110,7 +110,11 @@ def with_heads(heads: list[list[str]], candidates: list[list[str]]) -> list[list
     >>> with_heads([["b", "a"]], [["a", "b", "c"]])
     [['b', 'a', 'c']]
     """
-    return [head + [d for d in cands if d not in set(head)] for head, cands in zip(heads, candidates)]
+    out = []
+    for head, cands in zip(heads, candidates):
+        seen = set(head)
+        out.append(head + [d for d in cands if d not in seen])
+    return out
 
 
 def save_rankings(path: str | Path, split, rankings: dict[str, list[list[str]]], provenance: dict) -> None:
