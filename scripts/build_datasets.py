@@ -139,6 +139,32 @@ def _paragraphs(operation: dict) -> list[str]:
             for p in re.split(r"</p>", operation.get("documentation", ""))]
 
 
+def _notices(operations) -> frozenset:
+    """Paragraphs that three or more operations share word for word: notices ("This operation is
+    not supported for directory buckets.", "This is AWS WAF Classic documentation ..."), not
+    descriptions; a document starts at the first paragraph that is not one."""
+    shared = collections.Counter(p for operation in operations for p in set(_paragraphs(operation)))
+    return frozenset(p for p, n in shared.items() if n >= 3 and p)
+
+
+def _kept_copies(docs: dict[str, str]) -> dict[str, str]:
+    """Each document id -> the id of the copy kept: of documents with exactly the same text, the
+    first by id. An unlabelled copy of a positive would make recall@1 depend on index order, and
+    could be mined as its own hard negative."""
+    kept_of, first_with = {}, {}
+    for did in sorted(docs):
+        kept_of[did] = first_with.setdefault(docs[did], did)
+    return kept_of
+
+
+def _copies_md(kept_of: dict[str, str]) -> str:
+    """The dropped copies, for SOURCE.md: how many, and the first five with the id kept."""
+    dropped = sorted(did for did, kept in kept_of.items() if kept != did)
+    shown = ", ".join(f"`{d}` (kept `{kept_of[d]}`)" for d in dropped[:5]) + (
+        f" and {len(dropped) - 5} more" if len(dropped) > 5 else "")
+    return f"{len(dropped)} dropped" + (f": {shown}" if dropped else "")
+
+
 def _operation_text(op_name: str, operation: dict, boilerplate: frozenset = frozenset()) -> str | None:
     """An operation's document: the first paragraph of its HTML documentation not in
     ``boilerplate``, tags removed, its CamelCase name replaced by "this operation", cut to 400
@@ -154,22 +180,26 @@ def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
     """Moderate tier: "S3: abort multipart upload" -> the first paragraph of that API operation's docs."""
     root = _botocore_root()
     services = sorted(p.name for p in root.iterdir() if p.is_dir())
+    models = {svc: json.load(gzip.open(_botocore_version_dir(root, svc) / "service-2.json.gz")) for svc in services}
+    notices = _notices(op for model in models.values() for op in model["operations"].values())
     rng = random.Random(seed)
     rng.shuffle(services)
     corpus, pairs = {}, []
     for svc in services:
         if len(corpus) >= n_docs:
             break
-        model = json.load(gzip.open(_botocore_version_dir(root, svc) / "service-2.json.gz"))
+        model = models[svc]
         service_id = model["metadata"].get("serviceId") or svc
         for op_name in sorted(model["operations"]):
-            text = _operation_text(op_name, model["operations"][op_name])
+            text = _operation_text(op_name, model["operations"][op_name], notices)
             if text is None:
                 continue
             did = f"{svc}.{op_name}"
             corpus[did] = text
             pairs.append((f"{service_id}: {_camel_words(op_name)}", did))
-    queries, relevant = _dedupe_queries(pairs, "aws")
+    kept_of = _kept_copies(corpus)
+    corpus = {did: text for did, text in corpus.items() if kept_of[did] == did}
+    queries, relevant = _dedupe_queries([(q, kept_of[did]) for q, did in pairs], "aws")
     save_dataset(
         DATA_DIR / "aws_docs", corpus, queries, relevant, seed=seed,
         meta={"name": "aws_docs", "tier": "moderate", "source": f"botocore {_version('botocore')}",
@@ -183,10 +213,16 @@ def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
 - **Derivation**: services shuffled with seed {seed} and taken whole (so that sibling
   operations like `ListX`/`DescribeX` stay together) until {n_docs} documents. Document = first
   paragraph of the operation's HTML documentation, tags removed, the operation's CamelCase name
-  replaced by "this operation", cut to 400 characters. Query = `"<serviceId>: <operation name in
-  lower-case words>"`, e.g. `"S3: abort multipart upload"`.
+  replaced by "this operation", cut to 400 characters, kept only with 6 words or more; a paragraph
+  that three or more operations of botocore share word for word is a notice, not a description
+  ({len(notices)} such paragraphs, e.g. "This operation is not supported for directory buckets."),
+  and the document starts at the first paragraph that is not one. Query = `"<serviceId>:
+  <operation name in lower-case words>"`, e.g. `"S3: abort multipart upload"`. Two operations with
+  exactly the same text (`chime.GetPhoneNumber` and `chime-sdk-voice.GetPhoneNumber`): the first by
+  id is kept, the others dropped and their queries made relevant to the kept copy:
+  {_copies_md(kept_of)}.
 - **Why this tier**: typical SaaS product documentation: technical, but in plain English.
-- **Rebuild**: `pip install botocore && python scripts/build_datasets.py aws_docs`
+- **Rebuild**: `pip install -e ".[data]" && python scripts/build_datasets.py aws_docs`
 """,
     )
 
@@ -247,12 +283,8 @@ def build_aws_examples(max_docs: int = 4000, max_query_words: int = 60, seed: in
         if examples:
             services_with_examples[svc] = (json.load(gzip.open(vdir / "service-2.json.gz")), examples)
     n_files["examples"] = len(services_with_examples)
-    # a paragraph that three or more operations share is a notice ("This operation is not supported
-    # for directory buckets.", "This is AWS WAF Classic documentation ..."), not a description:
-    # documents start at the first paragraph that is not one
-    shared = collections.Counter(p for model, _ in services_with_examples.values()
-                                 for operation in model["operations"].values() for p in set(_paragraphs(operation)))
-    boilerplate = frozenset(p for p, n in shared.items() if n >= 3 and p)
+    boilerplate = _notices(operation for model, _ in services_with_examples.values()
+                           for operation in model["operations"].values())
 
     reasons = collections.Counter()
     n_examples, n_empty, n_cut, candidates, op_docs = 0, 0, 0, [], {}
@@ -283,11 +315,7 @@ def build_aws_examples(max_docs: int = 4000, max_query_words: int = 60, seed: in
     # documents: every operation of every service with a usable example
     services = sorted({did.split(".", 1)[0] for _, did in candidates})
     docs = {did: text for svc in services for did, text in op_docs[svc].items()}
-    # an exact duplicate text would make recall@1 depend on index order: keep the first id
-    kept_of, first_with = {}, {}
-    for did in sorted(docs):
-        kept_of[did] = first_with.setdefault(docs[did], did)
-    duplicates = sorted(did for did, kept in kept_of.items() if kept != did)
+    kept_of = _kept_copies(docs)
     pairs = [(q, kept_of[did]) for q, did in candidates]
     queried = {did for _, did in pairs}
     others = sorted(did for did in docs if kept_of[did] == did and did not in queried)
@@ -303,7 +331,6 @@ def build_aws_examples(max_docs: int = 4000, max_query_words: int = 60, seed: in
     examples_md = "\n".join(
         f"  - \"{queries[q]}\"\n    -> `{d}`: \"{corpus[d]}\"" for q in picks for d in sorted(relevant[q]))
     query_words = [len(t.split()) for t in queries.values()]
-    dup_md = ", ".join(f"`{d}` (kept `{kept_of[d]}`)" for d in duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
     save_dataset(
         DATA_DIR / "aws_examples", corpus, queries, relevant, seed=seed,
         meta={"name": "aws_examples", "tier": "moderate", "source": f"botocore {version}",
@@ -332,7 +359,7 @@ def build_aws_examples(max_docs: int = 4000, max_query_words: int = 60, seed: in
   other operations fill up to {max_docs:,} in an order shuffled with seed {seed} (not needed here:
   {len(corpus):,} documents, {len(queried):,} of them with a query). Two operations with exactly the
   same text: the first by id is kept, the others dropped and their queries made relevant to the
-  kept copy: {len(duplicates)} dropped{": " + dup_md if duplicates else ""}.
+  kept copy: {_copies_md(kept_of)}.
 - **Queries**: from each example's `description`: HTML tags removed, entities unescaped, a literal
   `/n` (a typo for a line break in some descriptions) and whitespace collapsed to one space; its
   first sentence (up to `.`, `!` or `?` followed by a space); a leading "The following example",
