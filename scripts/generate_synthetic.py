@@ -33,7 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from helpers.data import DEFAULT_PROTOCOL, load_dataset  # noqa: E402
 from helpers.io import atomic_write, write_json  # noqa: E402
-from helpers.synthetic import AS_EXAMPLES, STYLES, examples_from_pairs, generate_queries, make_backend, plan_jobs  # noqa: E402
+from helpers.synthetic import (AS_EXAMPLES, STYLES, QueryCache, examples_from_pairs, generate_queries,  # noqa: E402
+                               make_backend, plan_jobs)
 
 SAMPLING = {"max_tokens": 32, "temperature": 0.7, "seed": 0}
 SOURCE = """# Synthetic queries for `{dataset}`
@@ -85,6 +86,11 @@ def main() -> None:
     jobs = plan_jobs(corpus, styles=tuple(styles), rotate_styles=True, examples=examples)
     t0 = time.perf_counter()
     records = generate_queries(jobs, backend, out / "queries.jsonl", **SAMPLING)
+    # the cache is the shipped set: answers no job of the whole corpus asks for any more (a document
+    # dropped, or given another style when the corpus changed) must not be read as part of it
+    every_job = plan_jobs(ds.corpus, styles=tuple(styles), rotate_styles=True, examples=examples)
+    pruned = QueryCache(out / "queries.jsonl").keep_only(j.key(backend.name, SAMPLING["max_tokens"],
+                                                                SAMPLING["temperature"], SAMPLING["seed"]) for j in every_job)
     write_json(out / "generation.json", {
         "command": "python scripts/generate_synthetic.py " + " ".join(sys.argv[1:]),
         "dataset": ds.name, "documents": len(corpus), "jobs": len(jobs), "model": backend.name,
@@ -93,7 +99,7 @@ def main() -> None:
                                               "no labelled query used",
         "examples": [{"document": d, "query": q} for d, q in examples or ()],
         "sampling": SAMPLING, "example_prompt": jobs[0].prompt.render(jobs[0].document),
-        "malformed": sum(r.query is None for r in records),
+        "malformed": sum(r.query is None for r in records), "pruned_last_run": pruned,
         "seconds_last_run": round(time.perf_counter() - t0, 1),
         "seconds_per_query": round(sum(r.seconds for r in records) / max(len(records), 1), 3),
     })

@@ -102,6 +102,16 @@ def test_cache_survives_a_line_cut_short(tmp_path):
     assert list(QueryCache(path).records) == ["k1", "k3"]  # the next record did not land on the broken line
 
 
+def test_cache_keeps_only_the_planned_records(tmp_path):
+    path = tmp_path / "q.jsonl"
+    cache = QueryCache(path)
+    for key, doc in (("k1", "J80"), ("k2", "I06"), ("k3", "I06.0")):
+        cache.add(Generated(key, doc, "keyword", 0, "m", f"query {key}", f"query {key}"))
+    assert cache.keep_only(["k3", "k1", "k9"]) == 1
+    assert list(QueryCache(path).records) == ["k1", "k3"]  # on disk, in their order there
+    assert cache.keep_only(["k1", "k3"]) == 0 and path.read_text().count("\n") == 2
+
+
 # ----------------------------------------------------------------------------- the local model
 
 
