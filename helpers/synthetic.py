@@ -411,15 +411,20 @@ class QueryCache:
             os.fsync(f.fileno())
         self.records[rec.key] = rec
 
-    def keep_only(self, keys) -> int:
-        """Rewrite the file (atomically) with only the records of ``keys``, in their order on disk;
-        return how many were dropped. For a cache that is also a shipped dataset: after the corpus
-        changed, the answers for documents and styles no longer planned would otherwise be read as
-        part of it."""
-        keys = set(keys)
-        kept = {k: r for k, r in self.records.items() if k in keys}
-        dropped = len(self.records) - len(kept)
-        if dropped:
+    def keep_only(self, records) -> int:
+        """Rewrite the file (atomically) with only ``records`` -- :func:`generate_queries`' answers
+        for the jobs now planned, each bound to its job's document -- in the order on disk; return
+        how many cached answers were dropped. For a cache that is also a shipped dataset: after the
+        corpus changed, answers no longer planned would otherwise be read as part of it, and an
+        answer kept for a document's text would still name a document that was removed."""
+        wanted: dict[str, Generated] = {}
+        for rec in records:
+            if rec.key not in self.records:
+                raise KeyError(f"{self.path}: no cached answer {rec.key!r} (document {rec.doc_id!r}) to keep")
+            wanted.setdefault(rec.key, rec)
+        dropped = len(self.records.keys() - wanted.keys())
+        kept = {k: wanted[k] for k in self.records if k in wanted}
+        if list(kept.values()) != list(self.records.values()):
             with atomic_write(self.path) as f:
                 f.writelines(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in kept.values())
             self.records = kept
@@ -590,6 +595,10 @@ def filter_queries(records: list[Generated], corpus: dict[str, str], model=None,
     ``model``: the source document is not in the query's top ``top_k`` over the whole corpus),
     ``duplicate`` (same words as an earlier kept query).
     """
+    unknown = [rec.doc_id for rec in records if rec.doc_id not in corpus]
+    if unknown:
+        raise ValueError(f"{len(unknown)} queries belong to documents not in the corpus, e.g. {unknown[0]!r}: "
+                         "were they written for another version of it?")
     reasons: dict[str, str] = {}
     kept, seen = [], set()
     for rec in records:

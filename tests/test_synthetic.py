@@ -3,6 +3,7 @@ llama-cpp-python's OpenAI-compatible server on loopback (started, killed and res
 
 import json
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -79,6 +80,8 @@ def test_filters_count_every_reason():
     assert set(table["verdict"]) == {"kept (keyword)", "dropped: malformed", "dropped: empty", "dropped: too long",
                                      "dropped: copied", "dropped: duplicate"}
     assert copied_fraction("femur shaft", "Fracture of shaft of femur") == 0.5
+    with pytest.raises(ValueError, match="'Z99.9'"):  # a query for a document that is not there is named
+        filter_queries(recs + [rec(7, "Z99.9", "no such code")], DOCS)
 
 
 def test_round_trip_filter_keeps_queries_that_find_their_document(minilm):
@@ -107,9 +110,13 @@ def test_cache_keeps_only_the_planned_records(tmp_path):
     cache = QueryCache(path)
     for key, doc in (("k1", "J80"), ("k2", "I06"), ("k3", "I06.0")):
         cache.add(Generated(key, doc, "keyword", 0, "m", f"query {key}", f"query {key}"))
-    assert cache.keep_only(["k3", "k1", "k9"]) == 1
-    assert list(QueryCache(path).records) == ["k1", "k3"]  # on disk, in their order there
-    assert cache.keep_only(["k1", "k3"]) == 0 and path.read_text().count("\n") == 2
+    planned = [replace(cache.records["k3"], doc_id="I06.8"), cache.records["k1"]]  # k3's text now asked for by I06.8
+    assert cache.keep_only(planned) == 1
+    on_disk = QueryCache(path).records
+    assert list(on_disk) == ["k1", "k3"] and on_disk["k3"].doc_id == "I06.8"  # in their order there, rebound
+    assert cache.keep_only(planned) == 0 and path.read_text().count("\n") == 2
+    with pytest.raises(KeyError, match="k9"):
+        cache.keep_only([replace(cache.records["k1"], key="k9")])
 
 
 # ----------------------------------------------------------------------------- the local model
