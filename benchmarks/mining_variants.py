@@ -4,7 +4,7 @@
 
 ``mining_scale.py`` shows both paths mining one setting in the same time and memory. This
 measures Lesson 3's actual use, on its data (ICD-10-CM, the 3,350 training queries of the
-known-corpus protocol, over all 3,508 documents), with the three dense settings of its
+known-corpus protocol, over the whole corpus), with the three dense settings of its
 ablation (top-1; a random pick from ranks 10-50; top-1 outside a 95%-of-positive margin):
 
 1. **Time for the three settings.** The helpers search once (:func:`helpers.mining.dense_candidates`)
