@@ -411,6 +411,13 @@ class QueryCache:
             os.fsync(f.fileno())
         self.records[rec.key] = rec
 
+    def answers(self, keyed) -> list[Generated]:
+        """The cached answers of ``(key, job)`` pairs, each bound to its job: documents with the same
+        text share a prompt, hence one cached answer, and each job gets its own copy. Jobs not yet
+        answered are left out."""
+        return [replace(self.records[k], doc_id=j.doc_id, style=j.style, sample=j.sample)
+                for k, j in keyed if k in self.records]
+
     def keep_only(self, records) -> int:
         """Rewrite the file (atomically) with only ``records`` -- :func:`generate_queries`' answers
         for the jobs now planned, each bound to its job's document -- in the order on disk; return
@@ -526,8 +533,7 @@ def generate_queries(jobs: list[Job], backend, cache_path: str | os.PathLike, ma
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
-    # documents with the same text share a prompt, hence one cached answer: each job gets its own copy
-    return [replace(cache.records[k], doc_id=j.doc_id, style=j.style, sample=j.sample) for k, j in keyed]
+    return cache.answers(keyed)
 
 
 def _log_estimate(done: int, total: int, seconds: float, tokens: list[int], price) -> None:

@@ -91,9 +91,8 @@ def build_wordnet(n_docs: int = 3000, seed: int = 0) -> None:
             continue
         corpus[sid] = text
         pairs += [(l, sid) for l in lemmas if len(l) >= 3]
-    kept_of = _kept_copies(corpus)
-    corpus = {sid: text for sid, text in corpus.items() if kept_of[sid] == sid}
-    queries, relevant = _dedupe_queries([(l, kept_of[sid]) for l, sid in pairs], "wn")
+    corpus, pairs, kept_of = _without_copies(corpus, pairs)
+    queries, relevant = _dedupe_queries(pairs, "wn")
     save_dataset(
         DATA_DIR / "wordnet", corpus, queries, relevant, seed=seed,
         meta={"name": "wordnet", "tier": "generic", "source": "Debian wordnet-base (WordNet 3.0)",
@@ -161,6 +160,14 @@ def _kept_copies(docs: dict[str, str]) -> dict[str, str]:
     return kept_of
 
 
+def _without_copies(corpus: dict[str, str], pairs: list[tuple[str, str]]):
+    """The corpus with one document of each text (:func:`_kept_copies`), the (query, document id)
+    pairs pointed at the kept copy, and the id -> kept id map (for :func:`_copies_md`)."""
+    kept_of = _kept_copies(corpus)
+    return ({did: text for did, text in corpus.items() if kept_of[did] == did},
+            [(q, kept_of[did]) for q, did in pairs], kept_of)
+
+
 def _copies_md(kept_of: dict[str, str]) -> str:
     """The dropped copies, for SOURCE.md: how many, and the first five with the id kept."""
     dropped = sorted(did for did, kept in kept_of.items() if kept != did)
@@ -201,9 +208,8 @@ def build_aws_docs(n_docs: int = 3000, seed: int = 0) -> None:
             did = f"{svc}.{op_name}"
             corpus[did] = text
             pairs.append((f"{service_id}: {_camel_words(op_name)}", did))
-    kept_of = _kept_copies(corpus)
-    corpus = {did: text for did, text in corpus.items() if kept_of[did] == did}
-    queries, relevant = _dedupe_queries([(q, kept_of[did]) for q, did in pairs], "aws")
+    corpus, pairs, kept_of = _without_copies(corpus, pairs)
+    queries, relevant = _dedupe_queries(pairs, "aws")
     save_dataset(
         DATA_DIR / "aws_docs", corpus, queries, relevant, seed=seed,
         meta={"name": "aws_docs", "tier": "moderate", "source": f"botocore {_version('botocore')}",
@@ -419,9 +425,8 @@ def build_icd10cm(n_docs: int = 3500, min_terms_per_code: float = 0.6, seed: int
         for t, c in terms:
             if _norm(t).lower() != _norm(cm.get_description(c)).lower():
                 pairs.append((t, c))
-    kept_of = _kept_copies(corpus)
-    corpus = {code: text for code, text in corpus.items() if kept_of[code] == code}
-    queries, relevant = _dedupe_queries([(t, kept_of[c]) for t, c in pairs], "icd")
+    corpus, pairs, kept_of = _without_copies(corpus, pairs)
+    queries, relevant = _dedupe_queries(pairs, "icd")
     save_dataset(
         DATA_DIR / "icd10cm", corpus, queries, relevant, seed=seed, 
         meta={"name": "icd10cm", "tier": "heavy", "source": f"simple-icd-10-cm {_version('simple-icd-10-cm')}",

@@ -26,7 +26,6 @@ import logging
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -91,10 +90,8 @@ def main() -> None:
     # dropped, or given another style when the corpus changed) must not be read as part of it, and an
     # answer cached for a text names the document of the job that asks for it now
     cache = QueryCache(out / "queries.jsonl")
-    keyed = ((j.key(backend.name, **SAMPLING), j) for j in plan_jobs(ds.corpus, styles=tuple(styles),
-                                                                      rotate_styles=True, examples=examples))
-    pruned = cache.keep_only([replace(cache.records[k], doc_id=j.doc_id, style=j.style, sample=j.sample)
-                              for k, j in keyed if k in cache.records])
+    every_job = plan_jobs(ds.corpus, styles=tuple(styles), rotate_styles=True, examples=examples)
+    pruned = cache.keep_only(cache.answers((j.key(backend.name, **SAMPLING), j) for j in every_job))
     write_json(out / "generation.json", {
         "command": "python scripts/generate_synthetic.py " + " ".join(sys.argv[1:]),
         "dataset": ds.name, "documents": len(corpus), "jobs": len(jobs), "model": backend.name,
