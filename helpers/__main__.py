@@ -200,7 +200,8 @@ def _add_finetune(sub) -> None:
                         "title, as the query of the chunk it heads; no LLM). Without gold queries the LLM still "
                         "writes the held-out test queries (default: %(default)s)")
     g = fp.add_argument_group("synthetic queries")
-    g.add_argument("--llm", default=d.llm, help="local GGUF model: gemma3-270m, smollm2-135m or a .gguf path "
+    g.add_argument("--llm", default=d.llm, help="local GGUF writer: gemma3-270m, smollm2-135m, qwen2.5-coder-0.5b, "
+                                                "qwen2.5-coder-1.5b (instruct: chat template) or a .gguf path "
                                                 "(default: %(default)s)")
     g.add_argument("--llm-base-url", help="an OpenAI-compatible server instead (vLLM, llama.cpp, Ollama...), "
                                           "e.g. http://localhost:8000/v1")

@@ -75,6 +75,7 @@ from helpers.synthetic import (
     read_examples,
 )
 from helpers.training import KeepBestOnDev, TrainConfig, fine_tune
+from helpers.writers import WriterNotFoundError
 
 # The stages import their heavy libraries (torch, sentence-transformers, llama-cpp) inside functions,
 # through the helpers they call: preflight must report bad input in a second, before any of them loads.
@@ -350,7 +351,7 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
     elif cfg.llm_base_url is None:
         try:
             LlamaCppBackend(cfg.llm)  # finds the file; the model loads only when a query is written
-        except (ValueError, OSError) as e:
+        except (ValueError, OSError, WriterNotFoundError) as e:
             raise PipelineError(f"--llm {cfg.llm}: {e}") from None
     elif not cfg.llm_model:
         raise PipelineError("--llm-base-url needs --llm-model (the model name the server serves)")

