@@ -24,8 +24,8 @@ from helpers.deployment import ForgettingReport, GateConfig, forgetting_check, r
 from helpers.io import write_json
 from helpers.ladder import RUNGS, LadderError, LadderSettings
 from helpers.models import ModelNotFoundError, load_model
-from helpers.pipeline import (LABEL_FREE, ROUND_TRIP, STAGES, SYNTHETIC_MIX, FinetuneConfig, PipelineError, config_from_args,
-                              run_pipeline)
+from helpers.pipeline import (LABEL_FREE, ROUND_TRIP, STAGES, SYNTHETIC_MIX, WITHOUT_NEGATIVE, FinetuneConfig,
+                              PipelineError, config_from_args, run_pipeline)
 from helpers.reproduce import DATASETS, LIVE_RUNGS, reproduce
 from helpers.synthetic import STYLES
 
@@ -255,6 +255,10 @@ def _add_finetune(sub) -> None:
     g.add_argument("--relative-margin", type=float, default=d.relative_margin,
                    help="a negative must score below (1 - margin) x the positive's score; negative: no margin "
                         "(default: %(default)s)")
+    g.add_argument("--without-negative", choices=WITHOUT_NEGATIVE, default=d.without_negative,
+                   help="a training query whose mined candidates all fell to the margin: train it with a random "
+                        "document as its negative (as a plain pair trains), or drop it; chosen on the shipped "
+                        "datasets' dev queries (results/mining_fill.md) (default: %(default)s)")
     g.add_argument("--epochs", type=float, default=d.epochs, help="passes over the training examples (default: %(default)s)")
     g.add_argument("--keep-best-epoch", action="store_true",
                    help="score the model on dev queries after every epoch and keep the best epoch's weights, so "

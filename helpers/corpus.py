@@ -286,8 +286,11 @@ def _read_folder(root: Path, problems: list[str], notes: list[str]) -> dict[str,
     return docs
 
 
-def _read_table(path: Path, id_column: str | None, text_column: str, problems: list[str]) -> dict[str, str]:
-    """Rows of a JSONL or CSV/TSV file as {id: text}; every bad row is reported by line number."""
+def _read_table(path: Path, id_column: str | None, text_column: str, problems: list[str],
+                notes: list[str]) -> dict[str, str]:
+    """Rows of a JSONL or CSV/TSV file as {id: text}; every bad row is reported by line number. A row with a title
+    and no text is its title; one with neither is left out and counted in ``notes`` (as an empty file of a
+    folder is), not a reason to refuse the corpus."""
     suffix = path.suffix.lower()
     try:
         f = open(path, newline="", **TEXT_ENCODING)
@@ -319,7 +322,10 @@ def _read_table(path: Path, id_column: str | None, text_column: str, problems: l
                 return {}
             rows = ((reader.line_num, row) for row in _csv_rows(reader, path, problems)
                     if not any(isinstance(v, str) and has_undecodable_bytes(v) for v in row.values()))
-        docs = collect_texts(rows, path, "document", problems, id_names, text_column)
+        empty: list[str] = []
+        docs = collect_texts(rows, path, "document", problems, id_names, text_column, empty=empty)
+    if empty:
+        notes.append(f"left out (neither title nor text): {len(empty)} document(s), e.g. {', '.join(empty[:3])}")
     if not docs and not problems:
         problems.append(f"{path}: no documents in it")
     return {k: v.strip() for k, v in docs.items()}
@@ -344,6 +350,7 @@ class GoldQueries:
     relevant: dict[str, set[str]]
     level: str
     source: str
+    origin: dict[str, str] = field(default_factory=dict)  # query id -> "file:line" of its first positive judgment
 
 
 @dataclass
@@ -402,7 +409,7 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
     if not path.exists():
         raise CorpusError(f"{path}: no such file or folder")
     if path.is_dir() and (path / "corpus.jsonl").exists():
-        fmt, documents = "beir", _read_table(path / "corpus.jsonl", id_column, text_column, problems)
+        fmt, documents = "beir", _read_table(path / "corpus.jsonl", id_column, text_column, problems, notes)
         if queries is None and (path / "queries.jsonl").exists():
             qrels = qrels or next((p for p in (path / "qrels" / "test.tsv", path / "qrels.tsv") if p.exists()), None)
             if qrels is not None:
@@ -418,7 +425,7 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
             problems = []
     elif path.suffix.lower() in (".jsonl", ".csv", ".tsv"):
         fmt = "jsonl" if path.suffix.lower() == ".jsonl" else "csv"
-        documents = _read_table(path, id_column, text_column, problems)
+        documents = _read_table(path, id_column, text_column, problems, notes)
     else:
         raise CorpusError(f"{path}: not a folder, and not a .jsonl, .csv or .tsv file")
     hint = "(--skip-bad-files leaves such files out instead)" if fmt == "folder" and documents else ""
@@ -437,6 +444,11 @@ def load_corpus(path: str | Path, max_words: int = 100, overlap_words: int = 0, 
         dev = Path(qrels).parent / "dev.tsv"
         if Path(qrels).parent.name == "qrels" and dev.exists() and dev.resolve() != Path(qrels).resolve():
             corpus.gold_dev = _read_gold(Path(queries), dev, corpus)
+    elif fmt == "beir" and (path / "qrels" / "dev.tsv").exists() and not (path / "qrels" / "train.tsv").exists():
+        # judged dev queries and nothing to train on: they are the dev set of a run without labels
+        # (with a train.tsv, helpers.labelled reads dev.tsv beside it)
+        corpus.gold_dev = _read_gold(path / "queries.jsonl", path / "qrels" / "dev.tsv", corpus)
+        notes.append(f"qrels/dev.tsv: {len(corpus.gold_dev.queries)} judged dev queries, the dev set (never trained on)")
     return corpus
 
 
@@ -449,6 +461,8 @@ def _read_gold(queries_path: Path, qrels_path: Path, corpus: Corpus) -> GoldQuer
     queries = read_jsonl_texts(queries_path, "query", problems)
     chunk_ids, doc_ids = {c.id for c in corpus.chunks}, set(corpus.documents)
     relevant: dict[str, set[str]] = {}
+    origin: dict[str, str] = {}
+    rejected: set[str] = set()  # judged, but only as not relevant (score 0 or less)
     levels = Counter()
     for lineno, qid, did, score in read_qrels(qrels_path, problems):
         if qid not in queries:
@@ -457,8 +471,11 @@ def _read_gold(queries_path: Path, qrels_path: Path, corpus: Corpus) -> GoldQuer
             problems.append(f"{qrels_path}:{lineno}: {did!r} is neither a document nor a chunk of the corpus")
         elif score > 0:
             relevant.setdefault(qid, set()).add(did)
+            origin.setdefault(qid, f"{qrels_path}:{lineno}")
             # a document that is one chunk has the same id at both levels: it decides nothing
             levels[(did in doc_ids, did in chunk_ids)] += 1
+        else:
+            rejected.add(qid)
     if levels[(True, False)] and levels[(False, True)]:
         problems.append(f"{qrels_path}: mixes document ids and chunk ids; use one or the other")
     if not relevant and not problems:
@@ -471,9 +488,14 @@ def _read_gold(queries_path: Path, qrels_path: Path, corpus: Corpus) -> GoldQuer
         for other in sorted(qrels_path.parent.glob("*.tsv")):
             if other != qrels_path:
                 judged_elsewhere |= {qid for _, qid, _, _ in read_qrels(other, [])}  # their errors: helpers.labelled
-    unjudged = [q for q in queries if q not in relevant and q not in judged_elsewhere]
+    rejected -= relevant.keys()
+    unjudged = [q for q in queries if q not in relevant and q not in rejected and q not in judged_elsewhere]
     if unjudged:
         corpus.notes.append(f"{len(unjudged)} query(ies) without a judgment in {qrels_path.name} left out "
                             f"of the evaluation, e.g. {unjudged[:3]}")
+    if rejected:
+        corpus.notes.append(f"{len(rejected)} query(ies) of {qrels_path.name} judged only not relevant (score 0 or "
+                            f"less) left out of the evaluation, e.g. {sorted(rejected)[:3]}")
     level = "document" if levels[(True, False)] else "chunk"
-    return GoldQueries({q: t for q, t in queries.items() if q in relevant}, relevant, level, f"{queries_path.name} + {qrels_path.name}")
+    return GoldQueries({q: t for q, t in queries.items() if q in relevant}, relevant, level,
+                       f"{queries_path.name} + {qrels_path.name}", origin)

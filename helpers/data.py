@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 import re
 import warnings
@@ -253,10 +254,12 @@ def read_jsonl_rows(lines, path: Path, problems: list[str]):
 
 
 def collect_texts(rows, path: Path, kind: str, problems: list[str], id_names=("_id", "id"),
-                  text_column: str = "text") -> dict[str, str]:
+                  text_column: str = "text", empty: list[str] | None = None) -> dict[str, str]:
     """{id: text} from (line number, row) pairs -- a JSONL object or a CSV row -- with a ``title`` put in front of the
-    text. Every row without an id, with an id that is not a string or an integer, with a text that is not a non-empty
-    string, or with a duplicate id is left out and reported to ``problems`` by line.
+    text; a row with a title and an empty text is its title (BEIR's convention: a section heading is a document).
+    Every row without an id, with an id that is not a string or an integer, with a text that is not a string, with
+    neither text nor title, or with a duplicate id is left out and reported to ``problems`` by line -- except that,
+    given a list ``empty``, rows with neither text nor title are left out and listed there ("file:line (id)").
 
     >>> problems = []
     >>> rows = [(1, {"_id": "a", "title": "T", "text": "x"}), (2, {"_id": "b", "text": 42}),
@@ -285,14 +288,20 @@ def collect_texts(rows, path: Path, kind: str, problems: list[str], id_names=("_
             problems.append(f"{path}:{lineno}: {kind} {key!r}: the text{column} must be a string, "
                             f"got {type(text).__name__} ({_preview(text)})")
             continue
-        if not text or not text.strip():
-            problems.append(f"{path}:{lineno}: {kind} {key!r} has no text{column}")
-            continue
         title = row.get("title")
         if title is not None and not isinstance(title, str):
             problems.append(f"{path}:{lineno}: {kind} {key!r}: the title must be a string, "
                             f"got {type(title).__name__} ({_preview(title)})")
             continue
+        if not text or not text.strip():
+            if title and title.strip():
+                text, title = title, None
+            elif empty is not None:
+                empty.append(f"{path}:{lineno} ({key!r})")
+                continue
+            else:
+                problems.append(f"{path}:{lineno}: {kind} {key!r} has no text{column}")
+                continue
         if title:
             text = f"{title}: {text}"
         where = "id" if _SURROGATE.search(key) else "text" if _SURROGATE.search(text) else None
@@ -323,10 +332,29 @@ def read_jsonl_texts(path: Path, kind: str, problems: list[str]) -> dict[str, st
         return {}
 
 
+QRELS_HEADERS = ("query-id", "qid", "query_id")
+
+
 def read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, float]]:
-    """(line number, query id, corpus id, score) for every judgment of a ``query-id <TAB> corpus-id <TAB> score?``
-    file (a header line is skipped; a missing score is 1); every bad line goes to ``problems``."""
+    """(line number, query id, corpus id, score) for every judgment of a qrels file, in either layout:
+
+    - BEIR: ``query-id <TAB> corpus-id [<TAB> score]`` (a header line is skipped; a missing score is 1);
+    - TREC: ``query-id iteration corpus-id relevance``, four columns separated by tabs or spaces (the
+      second column, ``0`` or ``Q0``, is not a corpus id and is never read as one).
+
+    The first judgment's column count decides the layout, and a line with another count is a problem
+    (a TREC line read as BEIR would make every query relevant to document ``0``). A score must be a
+    finite number; the one rule for scores: above 0 is relevant, 0 or below is judged *not* relevant
+    (returned, so that callers can count it, never used as relevant). Every bad line goes to ``problems``.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "q.txt"
+    >>> _ = p.write_text("q1 0 d7 1\\nq1 0 d8 0\\n")
+    >>> read_qrels(p, [])
+    [(1, 'q1', 'd7', 1.0), (2, 'q1', 'd8', 0.0)]
+    """
     out = []
+    layout: tuple[int, int] | None = None  # (columns, first judgment's line)
     try:
         f = open(path, newline="", **TEXT_ENCODING)
     except OSError as e:
@@ -338,20 +366,30 @@ def read_qrels(path: Path, problems: list[str]) -> list[tuple[int, str, str, flo
             if problem:
                 problems.append(problem)
                 continue
-            row = next(csv.reader([line], delimiter="\t"), [])
-            if not row or (lineno == 1 and row[0] in ("query-id", "qid", "query_id")):
+            line = line.rstrip("\r\n")
+            row = next(csv.reader([line], delimiter="\t"), []) if "\t" in line else line.split()
+            if not row or not "".join(row).strip() or (lineno == 1 and row[0] in QRELS_HEADERS):
                 continue
-            if len(row) < 2:
-                problems.append(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score', got {row!r}")
+            if len(row) not in (2, 3, 4):
+                problems.append(f"{path}:{lineno}: expected 'query-id<TAB>corpus-id<TAB>score' (BEIR) or "
+                                f"'query-id iteration corpus-id relevance' (TREC), got {len(row)} column(s): {row!r}")
                 continue
-            score = 1.0
-            if len(row) >= 3:
-                try:
-                    score = float(row[2])
-                except ValueError:
-                    problems.append(f"{path}:{lineno}: score {row[2]!r} is not a number")
-                    continue
-            out.append((lineno, row[0], row[1], score))
+            if layout is None:
+                layout = (len(row), lineno)
+            elif len(row) != layout[0]:
+                problems.append(f"{path}:{lineno}: {len(row)} columns, but the file's first judgment (line {layout[1]}) "
+                                f"has {layout[0]}: one layout per file")
+                continue
+            qid, did, score_text = (row[0], row[2], row[3]) if len(row) == 4 else (row[0], row[1], row[2] if len(row) == 3 else "1")
+            try:
+                score = float(score_text)
+            except ValueError:
+                problems.append(f"{path}:{lineno}: score {score_text!r} is not a number")
+                continue
+            if not math.isfinite(score):
+                problems.append(f"{path}:{lineno}: score {score_text!r} is not a finite number")
+                continue
+            out.append((lineno, qid, did, score))
     return out
 
 

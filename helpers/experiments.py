@@ -93,9 +93,9 @@ class Experiment:
 
         return pd.DataFrame(self.rows).set_index("name")
 
-    def save(self, path: str | Path, command: str, config: TrainConfig | None = None) -> None:
-        """Write the rows as CSV with a ``.json`` sidecar saying how they were made, and every row's
-        per-query recall@10 (``.per_query.npz``) so that any two rows can be compared, paired."""
+    def save(self, path: str | Path, command: str, config: TrainConfig | None = None, **provenance) -> None:
+        """Write the rows as CSV with a ``.json`` sidecar saying how they were made (and ``provenance``), and every
+        row's per-query recall@10 (``.per_query.npz``) so that any two rows can be compared, paired."""
         path = Path(path)
         with atomic_write(path.with_suffix(".per_query.npz"), "wb") as f:
             np.savez_compressed(f, query_ids=np.array(list(self.test.queries)), clusters=split_clusters(self.test),
@@ -106,6 +106,7 @@ class Experiment:
             "command": command, "config": asdict(config) if config else None,
             # every row is its own measurement on test; none was picked from the others by its score
             "scored_on": "test", "chosen_on": None, "bootstrap": bootstrap_name(split_clusters(self.test)),
+            **provenance,
         })
 
 

@@ -110,7 +110,8 @@ class LabelledPairs:
     @classmethod
     def from_gold(cls, gold: GoldQueries) -> "LabelledPairs":
         """The gold test queries of a :class:`~helpers.corpus.Corpus`, to check and count against."""
-        return cls(dict(gold.queries), {q: set(ids) for q, ids in gold.relevant.items()}, gold.level, gold.source)
+        return cls(dict(gold.queries), {q: set(ids) for q, ids in gold.relevant.items()}, gold.level, gold.source,
+                   origin=dict(gold.origin))
 
     def subset(self, query_ids: Iterable[str], source: str | None = None) -> "LabelledPairs":
         """These queries only (in this object's order), with their scores and origins; no drops or notes."""
@@ -392,12 +393,14 @@ def _preview(value, width: int = 40) -> str:
 
 
 def _read_judgments(queries: dict[str, str], queries_path: Path, qrels_path: Path, ids: _Ids,
-                    problems: list[str]) -> tuple[dict[str, set[str]], dict[str, dict[str, float]], dict[str, str]]:
-    """(relevant ids, scores, first positive judgment's "file:line") per query of a qrels file; a judgment of a
-    query or an id that does not exist goes to ``problems`` by line, one with a score of 0 or less is skipped."""
+                    problems: list[str]) -> tuple[dict[str, set[str]], dict[str, dict[str, float]], dict[str, str], set[str]]:
+    """(relevant ids, scores, first positive judgment's "file:line") per query of a qrels file, and the queries
+    judged only *not* relevant (every score 0 or less: :func:`~helpers.data.read_qrels`' rule); a judgment of a
+    query or an id that does not exist goes to ``problems`` by line."""
     relevant: dict[str, set[str]] = {}
     scores: dict[str, dict[str, float]] = {}
     origin: dict[str, str] = {}
+    rejected: set[str] = set()
     for lineno, qid, did, score in read_qrels(qrels_path, problems):
         if qid not in queries:
             problems.append(f"{qrels_path}:{lineno}: query id {qid!r} is not in {queries_path.name}")
@@ -407,14 +410,21 @@ def _read_judgments(queries: dict[str, str], queries_path: Path, qrels_path: Pat
             relevant.setdefault(qid, set()).add(did)
             scores.setdefault(qid, {})[did] = score
             origin.setdefault(qid, f"{qrels_path}:{lineno}")
+        else:
+            rejected.add(qid)
     if not relevant and not problems:
         problems.append(f"{qrels_path}: no query has a judgment (a positive score) here")
-    return relevant, scores, origin
+    return relevant, scores, origin, rejected - relevant.keys()
 
 
 def _pairs_from_judgments(queries: dict[str, str], judged, level: str, source: str) -> LabelledPairs:
-    relevant, scores, origin = judged
-    return LabelledPairs({q: queries[q] for q in relevant}, relevant, level, source, scores=scores, origin=origin)
+    relevant, scores, origin, rejected = judged
+    pairs = LabelledPairs({q: queries[q] for q in relevant}, relevant, level, source, scores=scores, origin=origin)
+    if rejected:
+        pairs.dropped["queries judged only not relevant (score 0 or less)"] = len(rejected)
+        pairs.notes.append(f"{len(rejected)} query(ies) of {source} have only judgments of 0 or less (not relevant): "
+                           f"nothing to train or score them on, left out, e.g. {sorted(rejected)[:3]}")
+    return pairs
 
 
 def read_train_qrels(queries_path: str | Path, qrels_path: str | Path,
@@ -432,7 +442,7 @@ def read_train_qrels(queries_path: str | Path, qrels_path: str | Path,
     level = ids.level(judged[0], qrels_path, problems)
     raise_if_problems(problems, "training queries", error=LabelledPairsError)
     pairs = _pairs_from_judgments(queries, judged, level, f"{queries_path.name} + {qrels_path.name}")
-    unjudged = len(queries) - len(pairs.queries)
+    unjudged = len(queries) - len(pairs.queries) - len(judged[3])
     if unjudged:
         pairs.dropped["queries without a judgment"] = unjudged
         pairs.notes.append(f"{unjudged} query(ies) of {queries_path.name} without a positive judgment in "
@@ -468,14 +478,15 @@ def read_beir_qrels(root: str | Path, documents: Corpus | Collection[str]) -> di
     problems: list[str] = []
     ids = _Ids(documents)
     queries = read_jsonl_texts(queries_path, "query", problems)
-    splits = {}
+    splits, rejected = {}, []
     for split, path in files.items():
         judged = _read_judgments(queries, queries_path, path, ids, problems)
+        rejected.append(judged[3])
         level = ids.level(judged[0], path, problems)
         splits[split] = _pairs_from_judgments(queries, judged, level, f"{queries_path.name} + {path.name} ({split})")
     problems += _shared_query_problems(splits)
     raise_if_problems(problems, f"BEIR folder {root}", error=LabelledPairsError)
-    judged_anywhere = set().union(*(s.queries for s in splits.values()))
+    judged_anywhere = set().union(*(s.queries for s in splits.values()), *rejected)
     unjudged = sum(q not in judged_anywhere for q in queries)
     if unjudged:  # said once, with the split that is read for training when there is one
         said = splits.get("train") or next(iter(splits.values()))
@@ -492,6 +503,8 @@ def _shared_query_problems(splits: Mapping[str, LabelledPairs]) -> list[str]:
         for second in names[i + 1:]:
             a, b = splits[first], splits[second]
             for q in a.queries.keys() & b.queries.keys():
+                if a.queries[q] != b.queries[q]:
+                    continue  # two files' ids for different texts: two queries, whatever they are called
                 problems.append(f"query {q!r} is in {first} ({a.origin.get(q, a.source)}) and in {second} "
                                 f"({b.origin.get(q, b.source)}): a query belongs to one split")
     return sorted(problems)
@@ -656,31 +669,78 @@ def _take_units(order: list[str], sizes: dict[str, int], units: dict[str, set[st
 # ----------------------------------------------------------------------------- leaks
 
 
+#: Two queries whose word sets overlap this much (Jaccard) are one query for the leak guard
+NEAR_DUPLICATE = 0.9
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def leak_key(text: str) -> str:
+    """A query as the leak guard compares it: case, whitespace and punctuation folded.
+
+    >>> leak_key("How do I undo a commit?") == leak_key("how do i  undo a commit")
+    True
+    """
+    return " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
+
+
+class LeakGuard:
+    """Which texts are a held-out (test or dev) query: the same after :func:`leak_key`, or a near duplicate
+    (word sets with a Jaccard overlap of :data:`NEAR_DUPLICATE` or more: "undo last commit" and "last commit
+    undo"). Near duplicates are found by prefix filtering: a set within the threshold of another must share
+    one of its rarest words, so each text is compared with a few held-out queries, not all of them.
+
+    >>> guard = LeakGuard(["How do I undo a commit?", "vpn setup on linux"])
+    >>> [guard.leaks(t) for t in ("how do i undo a commit", "linux vpn setup on", "vpn setup")]
+    [True, True, False]
+    """
+
+    def __init__(self, held_out_texts: Iterable[str]):
+        self.keys = {leak_key(t) for t in held_out_texts}
+        self.sets = [frozenset(k.split()) for k in self.keys]
+        self.index: dict[str, list[int]] = {}
+        for i, words in enumerate(self.sets):
+            for w in words:
+                self.index.setdefault(w, []).append(i)
+
+    def leaks(self, text: str) -> bool:
+        key = leak_key(text)
+        if key in self.keys:
+            return True
+        words = frozenset(key.split())
+        if not words:
+            return False
+        rare = sorted(words, key=lambda w: len(self.index.get(w, ())))
+        prefix = len(words) - math.ceil(NEAR_DUPLICATE * len(words)) + 1
+        seen = {i for w in rare[:prefix] for i in self.index.get(w, ())}
+        return any(len(words & self.sets[i]) >= NEAR_DUPLICATE * len(words | self.sets[i]) for i in seen)
+
+
 def drop_leaks(train, held_out_texts: Iterable[str], text_of: Callable | None = None):
-    """``(train without its leaks, how many were dropped)``: a training query whose normalised text is a
-    held-out (test or dev) query's is dropped, as a model must never train on a text it is scored on.
+    """``(train without its leaks, how many were dropped)``: a training query that is a held-out (test or dev)
+    query -- the same text after folding case, spacing and punctuation, or a near duplicate (:class:`LeakGuard`)
+    -- is dropped, as a model must never train on a text it is scored on.
 
     ``train`` is :class:`LabelledPairs` (the count is added to its ``dropped``), or a list of any records
     whose query text is ``text_of(record)`` -- e.g. LLM-written ones, ``text_of=lambda r: r.query`` -- or
     of strings (the default ``text_of`` is the record itself).
 
-    >>> kept, n = drop_leaks(["Reset password", "vpn setup"], ["reset  PASSWORD"])
+    >>> kept, n = drop_leaks(["Reset password!", "vpn setup"], ["reset  PASSWORD"])
     >>> kept, n
     (['vpn setup'], 1)
     """
-    held = {normalise_query(t) for t in held_out_texts}
+    guard = LeakGuard(held_out_texts)
     if isinstance(train, LabelledPairs):
-        leaked = [q for q, t in train.queries.items() if normalise_query(t) in held]
+        leaked = [q for q, t in train.queries.items() if guard.leaks(t)]
         if not leaked:
             return train, 0
         kept = train.subset(set(train.queries) - set(leaked))
         kept.dropped = train.dropped + Counter({"queries with a held-out query's text": len(leaked)})
-        kept.notes = train.notes + [f"{len(leaked)} training query(ies) left out: their text (case and spacing "
-                                    f"aside) is a test or dev query's, e.g. "
+        kept.notes = train.notes + [f"{len(leaked)} training query(ies) left out: their text (case, spacing and "
+                                    f"punctuation aside, or nearly word for word) is a test or dev query's, e.g. "
                                     f"{[train.queries[q] for q in leaked[:3]]}"]
         return kept, len(leaked)
     text_of = text_of or (lambda record: record)
-    kept = [r for r in train if normalise_query(text_of(r)) not in held]
+    kept = [r for r in train if not guard.leaks(text_of(r))]
     return kept, len(train) - len(kept)
 
 

@@ -50,6 +50,7 @@ documents. So the search stays here and the library is the reference a test comp
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import asdict, dataclass, field, replace
 from typing import Iterable, Iterator, Literal
 
@@ -328,17 +329,34 @@ class MinedNegatives:
     num_negatives: int = 1
     stats: dict = field(default_factory=dict)
 
-    def examples(self, format: Format = "triplet") -> list[tuple]:
+    def examples(self, format: Format = "triplet", fill: Literal["random"] | None = None,
+                 exclude: dict[str, Iterable[str]] | None = None, seed: int = 0) -> list[tuple]:
         """Training examples as tuples, in query order.
 
         - ``"triplet"``: (query, positive, negative), one row per positive and negative
         - ``"n-tuple"``: (query, positive, negative_1, ..., negative_n), one row per positive;
           queries with fewer than ``num_negatives`` negatives are left out (counted in ``stats``)
         - ``"labeled-pair"``: (query, document, 1 or 0) for every positive and negative
+
+        A query whose candidates all fell to the filters has no negative, and so no triplet: it is left
+        out of training, as the library's ``mine_hard_negatives`` does. With ``fill="random"`` it trains
+        all the same, its missing negatives drawn at random (seeded per query) from the corpus outside
+        its positives and ``exclude[query]``: a random document is as easy as an in-batch negative, so the
+        query trains as a plain pair would, and no labelled pair is lost for want of a hard negative.
         """
+        if fill not in (None, "random"):
+            raise ValueError(f"fill must be None or 'random', got {fill!r}")
+        doc_ids = sorted(self.corpus) if fill else []
         out: list[tuple] = []
         for q, text in self.queries.items():
             negs, pos = self.negatives[q], self.positives[q]
+            if fill and len(negs) < self.num_negatives:
+                taken = set(pos) | set(negs) | set((exclude or {}).get(q, ()))
+                rng = random.Random(f"{seed}:{q}")
+                while len(negs) < self.num_negatives and len(taken) < len(doc_ids):
+                    d = doc_ids[rng.randrange(len(doc_ids))]
+                    if d not in taken:
+                        negs, taken = [*negs, d], taken | {d}
             if format == "triplet":
                 out += [(text, self.corpus[p], self.corpus[n]) for p in pos for n in negs]
             elif format == "n-tuple":

@@ -198,3 +198,24 @@ def model_fingerprint(model) -> str:
                 tensor = tensor.view(torch.uint8)
             h.update(tensor.numpy().tobytes())
     return h.hexdigest()
+
+
+def weights_fingerprint(name: str | os.PathLike) -> str:
+    """Hash of the files of a model folder (weights, configuration, vocabulary), by short name, folder or
+    hub name: what a cached result computed with the model must key on, since a name can point at other
+    weights tomorrow (a retrained folder, a new release). Reads the files without loading the model;
+    the hash is kept per (file, size, mtime) for the life of the process."""
+    folder = Path(resolve_model(name))
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return _files_fingerprint(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files), str(folder))
+
+
+@lru_cache(maxsize=16)
+def _files_fingerprint(stats: tuple[tuple[str, int, int], ...], root: str) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for path, _, _ in stats:
+        h.update(os.path.relpath(path, root).encode())
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+    return h.hexdigest()

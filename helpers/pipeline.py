@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -59,7 +61,7 @@ from helpers.labelled import (
     take_groups,
 )
 from helpers.mining import MiningConfig, MiningError, mine
-from helpers.models import load_model, load_model_cached, resolve_model
+from helpers.models import load_model, load_model_cached, resolve_model, weights_fingerprint
 from helpers.report import write_report
 from helpers.synthetic import (
     AS_EXAMPLES,
@@ -136,6 +138,8 @@ class FinetuneConfig:
     num_negatives: int = 1
     range_max: int = 50
     relative_margin: float | None = 0.05
+    # a query whose every candidate fell to the margin: trained with a random negative, or dropped (WITHOUT_NEGATIVE)
+    without_negative: str = "random"
     # training
     epochs: float = 1.0
     keep_best_epoch: bool = False  # score every epoch on dev queries, keep the best (epochs = the most to train)
@@ -188,6 +192,11 @@ LABEL_FREE = ("crops+headings", "crops", "headings", "llm", "crops+llm")
 #: in the style of --llm-examples skip it under "auto" too: the base model cannot judge a style it has
 #: not learned. "always" and "never" override.
 ROUND_TRIP = ("auto", "always", "never")
+#: A training query left without a mined negative (every candidate within the margin of its positive, so
+#: perhaps relevant) trains with a random document as its negative -- as easy as an in-batch one, so it
+#: trains as a plain pair would -- or is dropped, as sentence-transformers' mine_hard_negatives does. On the
+#: six shipped datasets' dev queries (benchmarks/mining_fill.py, results/mining_fill.md): see there.
+WITHOUT_NEGATIVE = ("random", "drop")
 #: Share of a single labelled file held out as dev queries (test: --eval-fraction), at most
 #: MAX_DEV_QUERIES: kept apart for choices made on dev, and checked for leaks like test.
 DEV_FRACTION = 0.1
@@ -288,6 +297,8 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
         (cfg.synthetic in SYNTHETIC_MIX, f"--synthetic must be one of {', '.join(SYNTHETIC_MIX)}, got {cfg.synthetic!r}"),
         (cfg.label_free in LABEL_FREE, f"--label-free must be one of {', '.join(LABEL_FREE)}, got {cfg.label_free!r}"),
         (cfg.round_trip in ROUND_TRIP, f"--round-trip must be one of {', '.join(ROUND_TRIP)}, got {cfg.round_trip!r}"),
+        (cfg.without_negative in WITHOUT_NEGATIVE,
+         f"--without-negative must be one of {', '.join(WITHOUT_NEGATIVE)}, got {cfg.without_negative!r}"),
         (cfg.split_by in ("query", "document"), f"--split-by must be 'query' or 'document', got {cfg.split_by!r}"),
         (cfg.min_clicks >= 0, f"--min-clicks must be 0 or more, got {cfg.min_clicks}"),
         (not (cfg.query_log and (cfg.train_queries or cfg.train_qrels)),
@@ -297,12 +308,9 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
     for ok, message in checks:
         if not ok:
             raise PipelineError(message)
-    out, source = Path(cfg.out).resolve(), Path(cfg.corpus).resolve()
-    if out.exists() and not out.is_dir():
-        raise PipelineError(f"--out {cfg.out} is a file: name a folder (new or from an earlier run)")
-    if source.is_dir() and out.is_relative_to(source):
-        raise PipelineError(f"--out {cfg.out} is inside --corpus {cfg.corpus}: the run's own report would be read "
-                            "back as a document next time; put it elsewhere")
+    _check_numbers(cfg)
+    _check_conflicts(cfg)
+    _check_paths(cfg)
     _, world = _world()
     if world > 1 and cfg.keep_best_epoch:
         raise PipelineError("--keep-best-epoch scores the model on dev in one process; under a launcher train a "
@@ -323,6 +331,9 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
     if labelled is None and (cfg.split_by != FinetuneConfig.split_by or cfg.synthetic != FinetuneConfig.synthetic):
         warnings.warn("--split-by and --synthetic apply to labelled training queries (--query-log, --train-queries, "
                       "or a BEIR folder's qrels/train.tsv); there are none here, so they change nothing", stacklevel=2)
+    elif corpus.gold is not None and cfg.split_by != FinetuneConfig.split_by:
+        warnings.warn(f"--split-by {cfg.split_by} chooses how test and dev are held out of labelled queries; the gold "
+                      f"queries ({corpus.gold.source}) are the test set here, so it changes nothing", stacklevel=2)
     n = len(corpus.chunks) * cfg.queries_per_chunk
     if labelled is not None:
         pass  # labelled_queries checked the sizes: the test set and the training queries need no LLM
@@ -356,6 +367,65 @@ def preflight(cfg: FinetuneConfig) -> tuple[Corpus, LabelledSplits | None]:
     elif not cfg.llm_model:
         raise PipelineError("--llm-base-url needs --llm-model (the model name the server serves)")
     return corpus, labelled
+
+
+def _check_numbers(cfg: FinetuneConfig) -> None:
+    """Every number option is finite: ``--epochs inf`` would pass a ``> 0`` check and crash after mining,
+    ``--min-lift nan`` would make every gate comparison false."""
+    for f in fields(FinetuneConfig):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PipelineError(f"--{f.name.replace('_', '-')} must be a finite number, got {value}")
+
+
+def _check_conflicts(cfg: FinetuneConfig) -> None:
+    """Options that cannot apply together are named, never silently ignored."""
+    if cfg.until and cfg.only:
+        raise PipelineError(f"give --until or --only, not both (--until {cfg.until} --only {cfg.only})")
+    if cfg.overlap_words and cfg.chunk_words == 0:
+        raise PipelineError(f"--overlap-words {cfg.overlap_words} needs chunks: --chunk-words 0 keeps documents whole")
+
+
+def _input_paths(cfg: FinetuneConfig) -> dict[str, Path]:
+    """The files and folders the run reads, by option: given paths, and names that are paths."""
+    given = {"--corpus": cfg.corpus, "--queries": cfg.queries, "--qrels": cfg.qrels, "--query-log": cfg.query_log,
+             "--train-queries": cfg.train_queries, "--train-qrels": cfg.train_qrels,
+             "--llm-examples": cfg.llm_examples}
+    named = {"--general": cfg.general, "--base-model": cfg.base_model, "--judge": cfg.judge, "--llm": cfg.llm}
+    paths = {k: Path(v) for k, v in given.items() if v}
+    paths.update({k: Path(v) for k, v in named.items() if v and Path(v).exists()})
+    return {k: p.resolve() for k, p in paths.items()}
+
+
+def _check_paths(cfg: FinetuneConfig) -> None:
+    """``--out`` can be written, and nothing the run reads is in it: every file of ``--out`` may be rewritten
+    (``chunks.jsonl``, ``train_queries.jsonl``, ``model/`` ...), and a reader's own file must never be."""
+    out = Path(cfg.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise PipelineError(f"--out {cfg.out} is a file: name a folder (new or from an earlier run)")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise PipelineError(f"--out {cfg.out}: {existing} is a file, so no folder can be made under it")
+    try:  # a folder made and removed: the one test that holds for root, read-only mounts and /proc alike
+        tempfile.TemporaryDirectory(dir=existing, prefix=".write-test-").cleanup()
+    except OSError as e:
+        raise PipelineError(f"--out {cfg.out}: {existing} cannot be written to ({e.strerror or e}); "
+                            "name a folder you can write") from None
+    inputs = _input_paths(cfg)
+    source = inputs["--corpus"]
+    if source.is_dir() and out.is_relative_to(source):
+        raise PipelineError(f"--out {cfg.out} is inside --corpus {cfg.corpus}: the run's own report would be read "
+                            "back as a document next time; put it elsewhere")
+    for option, path in inputs.items():
+        if path == out or path.is_relative_to(out):
+            raise PipelineError(f"{option} {path} is inside --out {cfg.out}: the run writes its own files there and "
+                                f"could overwrite it; move it out, or choose another --out")
+    if cfg.llm_cache:
+        cache = Path(cfg.llm_cache).resolve()
+        clash = next((o for o, p in inputs.items() if cache == p or (p.is_dir() and cache.is_relative_to(p))), None)
+        if clash:
+            raise PipelineError(f"--llm-cache {cfg.llm_cache} is {clash}'s own file or inside it: the cache is "
+                                "appended to; name a file of its own")
 
 
 def label_free_sources(cfg: FinetuneConfig) -> set[str]:
@@ -400,6 +470,7 @@ def labelled_queries(cfg: FinetuneConfig, corpus: Corpus) -> LabelledSplits | No
     beir = {}
     if corpus.format == "beir" and beir_qrels_files(cfg.corpus).keys() & {"train", "dev"}:
         beir = read_beir_qrels(cfg.corpus, corpus)
+    unused = []  # judgment files found or given that this run does not read, each said with why
     if cfg.query_log:
         train = read_query_log(cfg.query_log, corpus, cfg.query_column, cfg.doc_column, cfg.clicks_column,
                                cfg.min_clicks)
@@ -407,27 +478,40 @@ def labelled_queries(cfg: FinetuneConfig, corpus: Corpus) -> LabelledSplits | No
         train = read_train_qrels(cfg.train_queries, cfg.train_qrels, corpus)
     else:
         train = beir.get("train")
+    if "train" in beir and train is not beir["train"]:
+        given = "--query-log" if cfg.query_log else "--train-queries/--train-qrels"
+        unused.append(f"{Path(cfg.corpus) / 'qrels' / 'train.tsv'} ({len(beir['train'])} judged queries) is not "
+                      f"trained on: {given} was given instead")
     if train is None:
         return None
+    dev = beir.get("dev")
     if corpus.gold is None:
-        if cfg.eval_fraction + DEV_FRACTION >= 1:
+        dev_fraction = 0.0 if dev is not None else DEV_FRACTION  # a dev.tsv is the dev set whenever there is one
+        if cfg.eval_fraction + dev_fraction >= 1:
             raise PipelineError(f"--eval-fraction {cfg.eval_fraction} leaves nothing to train on beside the "
                                 f"{DEV_FRACTION:g} of labelled queries held out for dev; use at most {1 - DEV_FRACTION - 0.05:g}")
-        splits = split_labelled(train, cfg.split_by, cfg.eval_fraction, DEV_FRACTION, cfg.max_eval_queries,
+        splits = split_labelled(train, cfg.split_by, cfg.eval_fraction, dev_fraction, cfg.max_eval_queries,
                                 max_dev=MAX_DEV_QUERIES, seed=cfg.seed, source_of=corpus.source_of)
+        if dev is not None:
+            splits.dev = dev
     else:
         dev = beir.get("dev") or (LabelledPairs.from_gold(corpus.gold_dev) if corpus.gold_dev else
                                   LabelledPairs({}, {}, train.level, "no dev queries"))
         splits = LabelledSplits(train, dev, LabelledPairs.from_gold(corpus.gold), "given (gold test queries)",
                                 cfg.seed, train.source, Counter(train.dropped), list(train.notes))
+    for note in unused:
+        warnings.warn(note, stacklevel=3)
+        splits.notes.append(note)
     check_disjoint({"train": splits.train, "dev": splits.dev, "test": splits.test})
     splits.train, leaked = drop_leaks(splits.train, [*splits.test.queries.values(), *splits.dev.queries.values()])
     if leaked:
         splits.dropped["training queries with a test or dev query's text"] += leaked
     if len(splits.train) < MIN_TRAIN_QUERIES or len(splits.test) < MIN_EVAL_QUERIES:
+        remedies = ["more labelled queries"] + (["a lower --min-clicks"] if cfg.query_log else []) + (
+            [] if corpus.gold is not None else ["another --eval-fraction"])
         raise CorpusError(f"{splits.source}: {len(splits.train)} training and {len(splits.test)} test queries (split "
-                          f"{splits.by}); at least {MIN_TRAIN_QUERIES} and {MIN_EVAL_QUERIES} are needed: more labelled "
-                          "queries, a lower --min-clicks, or another --eval-fraction")
+                          f"{splits.by}); at least {MIN_TRAIN_QUERIES} and {MIN_EVAL_QUERIES} are needed: "
+                          f"{', '.join(remedies[:-1]) + ' or ' + remedies[-1] if len(remedies) > 1 else remedies[0]}")
     return splits
 
 
@@ -459,6 +543,7 @@ class Pipeline:
         self.result = PipelineResult(self.out)
         self.progress = show_progress_bar
         self._cache = None
+        self._fingerprints: dict[str, str | None] = {}
 
     # -- helpers
 
@@ -469,9 +554,18 @@ class Pipeline:
                                          progress=None if self.progress else False)
         return self._cache
 
-    def _stage(self, name: str, key_parts: tuple, run, outputs: list[str]) -> dict:
-        """Run ``run() -> info`` unless the stage finished before with the same key."""
-        key = _key(name, *key_parts)
+    def _stage_key(self, name: str, after: tuple[str, ...] = (), reads: tuple[str, ...] = (),
+                   options: tuple[str, ...] = (), derived: tuple = ()) -> str:
+        """A stage's key, made the same way for every stage of what it reads: the outputs of the earlier
+        stages ``after`` (by content), the run's inputs ``reads`` (by content: see :meth:`_inputs`), the
+        options it uses, and ``derived`` values computed from them. A stage that reads something its key
+        does not name would be reused after that thing changed: name it here."""
+        return _key(name, {s: self._after(s) for s in after}, self._inputs(*reads), self.cfg.pick(*options), derived)
+
+    def _stage(self, name: str, run, outputs: list[str], **reads) -> dict:
+        """Run ``run() -> info`` unless the stage finished before with the same key (:meth:`_stage_key`
+        of ``reads``)."""
+        key = self._stage_key(name, **reads)
         done = self.log.get(name, key)
         first, _ = self._bounds()
         if done is not None:
@@ -504,6 +598,23 @@ class Pipeline:
     def wanted(self, name: str) -> bool:
         return STAGES.index(name) <= self._bounds()[1]
 
+    def _inputs(self, *names: str) -> dict[str, str | None]:
+        """Fingerprints of the run's inputs, by content, computed once per run: ``corpus`` (the chunks),
+        ``gold`` (the gold test and dev queries and their judgments), ``labelled`` (the labelled
+        queries of every split), ``examples`` (``--llm-examples``), and the files of ``base_model``,
+        ``judge`` and the ``general`` set -- never their names alone, which may point at other weights
+        or data by the next run."""
+        cfg, known = self.cfg, {
+            "corpus": lambda: self.corpus.fingerprint(), "gold": self._gold_fp, "labelled": self._labelled_fp,
+            "examples": lambda: fingerprint_texts(self._examples or ()),
+            "base_model": lambda: weights_fingerprint(cfg.base_model),
+            "judge": lambda: weights_fingerprint(cfg.judge) if cfg.judge else None,
+            "general": lambda: load_dataset(cfg.general).split("test").fingerprint()}
+        for name in names:
+            if name not in self._fingerprints:
+                self._fingerprints[name] = known[name]()
+        return {name: self._fingerprints[name] for name in names}
+
     def _after(self, stage: str) -> str:
         """What ``stage`` wrote (a hash of it), for the key of a stage that reads it: stages run in order."""
         if stage not in self.outputs:
@@ -529,7 +640,7 @@ class Pipeline:
                     "gold dev": None if c.gold_dev is None else {"queries": len(c.gold_dev.queries),
                                                                  "source": c.gold_dev.source}}
 
-        return self._stage("chunks", (c.fingerprint(), self._gold_fp()), run, ["chunks.jsonl"])
+        return self._stage("chunks", run, ["chunks.jsonl"], reads=("corpus", "gold"))
 
     def _gold_fp(self) -> str:
         """A fingerprint of the gold test and dev queries and their judgments (not in ``chunks.jsonl``, so
@@ -644,11 +755,9 @@ class Pipeline:
                     "seconds": round(time.perf_counter() - t0, 1),
                     "seconds per query (as written)": round(sum(r.seconds for r in fresh) / max(1, len(fresh)), 3)}
 
-        labelled = (cfg.synthetic, self._labelled_fp()) if self.labelled else None
-        written_for = fingerprint_texts(sorted(self._synthetic_chunks()))
-        key = (self._after("chunks"), written_for, self._llm_id(), self._styles, self._examples,
-               cfg.pick("queries_per_chunk", "temperature", "max_tokens", "seed"), labelled)
-        return self._stage("queries", key, run, ["generated.jsonl"])
+        return self._stage("queries", run, ["generated.jsonl"], after=("chunks",), reads=("labelled", "examples"),
+                           options=("queries_per_chunk", "temperature", "max_tokens", "seed", "synthetic"),
+                           derived=(fingerprint_texts(sorted(self._synthetic_chunks())), self._llm_id(), self._styles))
 
     def _labelled_rows(self) -> list[dict]:
         """The labelled training queries as rows of ``train_queries.jsonl``, each with the chunks it trains
@@ -709,13 +818,14 @@ class Pipeline:
                 level, eval_source = "chunk", "held-out synthetic queries"
                 held_texts = [r["text"] for r in eval_rows]
             else:
-                g, gd = self.corpus.gold, self.corpus.gold_dev
+                g = self.corpus.gold
                 eval_rows = [{"_id": q, "text": t, "relevant": sorted(g.relevant[q])} for q, t in g.queries.items()]
                 level, eval_source, held_texts = g.level, f"gold queries ({g.source})", list(g.queries.values())
-                if gd is not None:  # gold dev queries: the ruler for choices (--keep-best-epoch), never trained on
-                    dev_rows = [{"_id": q, "text": t, "relevant": sorted(gd.relevant[q]), "level": gd.level}
-                                for q, t in gd.queries.items()]
-                    dev_source, held_texts = f"gold dev queries ({gd.source})", [*held_texts, *gd.queries.values()]
+            gd = self.corpus.gold_dev
+            if labelled is None and gd is not None:  # gold dev queries: the ruler for choices, never trained on
+                dev_rows = [{"_id": q, "text": t, "relevant": sorted(gd.relevant[q]), "level": gd.level}
+                            for q, t in gd.queries.items()]
+                dev_source, held_texts = f"gold dev queries ({gd.source})", [*held_texts, *gd.queries.values()]
             dev_chunks: set[str] = set()
             if labelled is None and not dev_rows:
                 if cfg.keep_best_epoch:  # no labels: dev, like test above, is queries held out by chunk
@@ -789,10 +899,11 @@ class Pipeline:
                     "examples": _filter_examples([r for r in records if r.key in shown], texts, cheap_report,
                                                  trip_report)}
 
-        key = (self._after("queries"), cfg.pick("eval_fraction", "max_eval_queries", "base_model", "seed",
-                                                "keep_best_epoch", "label_free", "round_trip"), self._labelled_fp(),
-               self._gold_fp())
-        return self._stage("split", key, run, ["train_queries.jsonl", "eval_queries.jsonl", "dev_queries.jsonl"])
+        return self._stage("split", run, ["train_queries.jsonl", "eval_queries.jsonl", "dev_queries.jsonl"],
+                           after=("chunks", "queries"), reads=("gold", "labelled", "base_model"),
+                           options=("eval_fraction", "max_eval_queries", "seed", "keep_best_epoch", "label_free",
+                                    "round_trip", "overlap_words", "queries_per_chunk"),
+                           derived=(round_trip_applies(cfg, self.labelled is not None),))
 
     def mine(self) -> dict:
         cfg = self.cfg
@@ -811,15 +922,22 @@ class Pipeline:
                 raise PipelineError(f"mining: {e}") from e
             positives = {r["_id"]: [c for c in mined.positives[r["_id"]] if c in r["chunks"]] for r in rows}
             trained = replace(mined, positives=positives)
-            examples = trained.examples("n-tuple") if cfg.num_negatives > 1 else trained.examples("triplet")
+            fill = None if cfg.without_negative == "drop" else cfg.without_negative
+            # a query's other relevant chunks ("exclude") are never drawn as its random negative
+            examples = trained.examples("n-tuple" if cfg.num_negatives > 1 else "triplet", fill=fill,
+                                        exclude=mined.positives, seed=cfg.seed)
             write_jsonl(self.out / "train_examples.jsonl", ({"texts": list(e)} for e in examples))
             audit = mined.audit(5)[["query", "positive", "mined negative", "positive score", "negative score"]] \
                 if mined.positive_scores is not None else None
-            return {"queries": len(rows), "examples": len(examples), "summary": mined.summary(),
-                    "report": mined.report(), "audit": None if audit is None else audit.to_dict("records")}
+            given = sum(len(p) for p in positives.values())
+            trained_on = sum(len(p) for q, p in positives.items() if len(mined.negatives[q]) >= cfg.num_negatives or fill)
+            return {"queries": len(rows), "examples": len(examples), "pairs given": given, "pairs trained on": trained_on,
+                    "without a negative": cfg.without_negative, "queries without a negative": mined.stats["empty_queries"],
+                    "summary": mined.summary(), "report": mined.report(),
+                    "audit": None if audit is None else audit.to_dict("records")}
 
-        key = (self._after("split"), cfg.pick("base_model", "judge", "num_negatives", "range_max", "relative_margin", "seed"))
-        return self._stage("mine", key, run, ["train_examples.jsonl"])
+        return self._stage("mine", run, ["train_examples.jsonl"], after=("chunks", "split"), reads=("base_model", "judge"),
+                           options=("num_negatives", "range_max", "relative_margin", "seed", "without_negative"))
 
     def train(self) -> dict:
         cfg = self.cfg
@@ -849,11 +967,10 @@ class Pipeline:
                              "dev queries": len(keep.dev.queries)})
             return info
 
-        parts = (self._after("mine"), self._after("split"),
-                 cfg.pick("base_model", "epochs", "keep_best_epoch", "learning_rate", "batch_size", "max_seq_length",
-                          "seed"))
-        key = _key("train", *parts)
-        return self._stage("train", parts, run, ["model/training_manifest.json", "model/model.safetensors"])
+        train = dict(after=("chunks", "split", "mine"), reads=("base_model",),
+                     options=("epochs", "keep_best_epoch", "learning_rate", "batch_size", "max_seq_length", "seed"))
+        key = self._stage_key("train", **train)
+        return self._stage("train", run, ["model/training_manifest.json", "model/model.safetensors"], **train)
 
     def evaluate(self) -> dict:
         cfg = self.cfg
@@ -875,8 +992,8 @@ class Pipeline:
             write_json(self.out / "evaluation.json", info)
             return info
 
-        return self._stage("evaluate", (self._after("train"), self._after("split"), cfg.general), run,
-                           ["evaluation.json"])
+        return self._stage("evaluate", run, ["evaluation.json"], after=("chunks", "split", "train"),
+                           reads=("base_model", "general"))
 
     def gate(self) -> dict:
         """Lesson 5's release gate on the stored evaluation (cheap: judged on every run, never cached)."""
@@ -991,7 +1108,11 @@ def _headline(stage: str, info: dict) -> str:
         return (f"{info.get('training queries')} training queries{own} (after the filters), "
                 f"{info.get('evaluation queries')} evaluation queries: {info.get('evaluation set')}")
     if stage == "mine":
-        return f"{info.get('examples')} training examples; {info.get('report', '').splitlines()[0] if info.get('report') else ''}"
+        mined = info.get('report', '').splitlines()[0] if info.get('report') else ''
+        given = (f" ({info['pairs trained on']} of {info['pairs given']} labelled or generated pairs trained on; "
+                 f"{info['queries without a negative']} queries without a mined negative: {info['without a negative']})"
+                 if "pairs given" in info else "")
+        return f"{info.get('examples')} training examples{given}; {mined}"
     if stage == "train":
         kept = f"; kept epoch {info['kept epoch']} (best on dev)" if info.get("kept epoch") is not None else ""
         return f"{info.get('steps')} steps on {info.get('n_pairs')} examples, final loss {info.get('final_loss')}{kept}"

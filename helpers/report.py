@@ -91,6 +91,11 @@ def _blocks(out: Path, cfg, stages: dict, gate: dict) -> list[tuple]:
     verdict = "PASS: the fine-tuned model may replace the base model" if gate["passed"] else \
         "FAIL: keep the base model"
     b.append(("p", f"**Release gate: {verdict}.**"))
+    if "pairs given" in mi:  # runs from before the count have no such line
+        b.append(("p", f"Trained on **{mi['pairs trained on']} of the {mi['pairs given']} training (query, chunk) pairs**; "
+                       f"{mi['queries without a negative']} queries had no mined negative and "
+                       + ("trained with a random one (`--without-negative random`)." if mi["without a negative"] == "random"
+                          else "were left out (`--without-negative drop`).")))
     b.append(("ul", gate["reasons"]))
     b.append(("table", report.table()))
     synthetic_eval = sp["evaluation set"].startswith("held-out")

@@ -240,8 +240,9 @@ def test_bad_tables_name_file_and_line(tmp_path):
     with pytest.raises(CorpusError) as e:
         load_corpus(tmp_path / "b.jsonl")
     for expected in ("b.jsonl:2: malformed JSON", "b.jsonl:3: duplicate document id '1' (first on line 1)",
-                     "b.jsonl:4: document '3' has no text", "b.jsonl:5: expected a JSON object"):
+                     "b.jsonl:5: expected a JSON object"):
         assert expected in str(e.value)
+    assert "b.jsonl:4" not in str(e.value)  # an empty document is left out and counted, not an error (below)
     _write(tmp_path / "bad.jsonl", "\n".join([
         '{"id": "1", "text": "ok"}', '{"id": "2", "text": 42}', '{"id": "3", "text": "no end}',
         '{"id": [4], "text": "list id"}', '{"id": "5", "text": "x", "title": ["t"]}', '{"id": "6", "text": "\\ud800"}',
@@ -294,3 +295,17 @@ def test_bad_gold_queries_name_the_qrel(tmp_path):
         load_corpus(_beir(tmp_path / "d", ["q1\td2\t1", f"q2\t{chunk}\t1"]))
     with pytest.raises(CorpusError, match="need both --queries"):
         load_corpus(tmp_path / "a" / "corpus.jsonl", queries=tmp_path / "a" / "queries.jsonl")
+
+
+def test_a_title_only_document_is_its_title_and_an_empty_one_is_left_out_and_counted(tmp_path):
+    # a real BEIR shape: section headings with an empty text, and a row with neither
+    (tmp_path / "beir").mkdir()
+    _write(tmp_path / "beir" / "corpus.jsonl", "\n".join([
+        '{"_id": "s1", "title": "2.1.3. Guidance", "text": ""}',
+        '{"_id": "s2", "title": "2.1.4. Scope", "text": "This section applies to every regulated entity."}',
+        '{"_id": "s3", "title": "", "text": "  "}', '{"_id": "s4", "text": "Plain text, no title."}']) + "\n")
+    corpus = load_corpus(tmp_path / "beir")
+    assert corpus.documents == {"s1": "2.1.3. Guidance", "s2": "2.1.4. Scope: This section applies to every regulated "
+                                "entity.", "s4": "Plain text, no title."}
+    assert any("left out (neither title nor text): 1 document(s), e.g. " in n and "corpus.jsonl:3 ('s3')" in n
+               for n in corpus.notes)

@@ -218,7 +218,9 @@ def test_train_qrels_are_read_and_checked_like_gold_queries(tmp_path):
     pairs = read_train_qrels(queries, qrels, DOCS)
     assert pairs.queries == {"t0": "train 0", "t1": "train 1"} and pairs.relevant == {"t0": {"d1", "d2"}, "t1": {"d3"}}
     assert pairs.scores["t0"] == {"d1": 1.0, "d2": 2.0} and pairs.origin["t1"] == f"{qrels}:4"
-    assert pairs.dropped == {"queries without a judgment": 2} and pairs.source == "train.jsonl + train.tsv"
+    # t2's only judgment is 0 (judged not relevant), t3 has none: each counted as what it is
+    assert pairs.dropped == {"queries without a judgment": 1, "queries judged only not relevant (score 0 or less)": 1}
+    assert pairs.source == "train.jsonl + train.tsv"
     _write(qrels, "t0\td1\t1\nt9\td1\t1\nt1\td7\t1\nt2\td2\tmuch\n")  # no header: fine
     with pytest.raises(LabelledPairsError) as e:
         read_train_qrels(queries, qrels, DOCS)
@@ -240,7 +242,8 @@ def test_a_beir_folder_gives_its_train_dev_and_test_qrels(tmp_path):
     assert {s: p.relevant for s, p in splits.items()} == {"train": {"q1": {"d1"}, "q2": {"d2", "d3"}},
                                                            "dev": {"q3": {"d1"}}, "test": {"q4": {"d2"}}}
     assert splits["train"].queries == {"q1": "query 1", "q2": "query 2"}
-    assert splits["train"].dropped == {"queries without a judgment": 2}  # q5 (score 0) and q6
+    assert splits["train"].dropped == {"queries without a judgment": 1}  # q6: judged in no file
+    assert splits["test"].dropped == {"queries judged only not relevant (score 0 or less)": 1}  # q5: score 0
     assert splits["test"].source == "queries.jsonl + test.tsv (test)"
     # the corpus's own reader finds the same test queries
     assert load_corpus(root).gold.relevant == splits["test"].relevant
@@ -262,7 +265,7 @@ def test_a_query_in_two_split_files_is_an_error_naming_both(tmp_path):
     train = read_train_qrels(root / "queries.jsonl", root / "qrels" / "train.tsv", DOCS)
     gold = load_corpus(_beir(tmp_path / "gold", {"test": ["q1\td3\t1", "q4\td2\t1"]})).gold
     with pytest.raises(LabelledPairsError, match=r"query 'q1' is in train \(.*train.tsv:2\) and in test "
-                                                 r"\(queries.jsonl \+ test.tsv\)"):
+                                                 r"\(.*gold/qrels/test.tsv:2\)"):
         check_disjoint({"train": train, "test": LabelledPairs.from_gold(gold)})
     dev = LabelledPairs.from_gold(GoldQueries({"x": "x"}, {"x": {"d1"}}, "document", "dev.jsonl + dev.tsv"))
     check_disjoint({"train": train, "dev": dev})  # no id in common: nothing to say

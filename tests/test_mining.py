@@ -261,3 +261,18 @@ def test_audit_of_nothing_is_an_empty_table():
     c = toy([[0.95, 0.9]], positive_scores=(0.5,))
     m = select_negatives(c, {"q": {"x"}}, 1, relative_margin=0.05)
     assert m.negatives == {"q": []} and m.audit().empty and "gap" in m.audit().columns
+
+
+def test_a_query_left_without_a_negative_trains_with_a_random_one_never_a_positive_or_excluded():
+    from helpers.mining import MinedNegatives
+
+    corpus = {f"d{i}": f"document {i}" for i in range(6)}
+    mined = MinedNegatives({"q1": "one", "q2": "two"}, corpus, {"q1": ["d0"], "q2": ["d1"]},
+                           {"q1": ["d2"], "q2": []}, {"q1": [0.5], "q2": []}, {"q1": [3], "q2": []}, None)
+    assert mined.examples("triplet") == [("one", "document 0", "document 2")]  # q2 dropped, as the library does
+    filled = mined.examples("triplet", fill="random", exclude={"q2": ["d3", "d4"]})
+    assert filled[0] == ("one", "document 0", "document 2") and len(filled) == 2
+    assert filled[1][:2] == ("two", "document 1") and filled[1][2] in {"document 0", "document 2", "document 5"}
+    assert filled == mined.examples("triplet", fill="random", exclude={"q2": ["d3", "d4"]})  # seeded
+    with pytest.raises(ValueError, match="fill must be None or 'random'"):
+        mined.examples("triplet", fill="hardest")
