@@ -199,10 +199,12 @@ def plot_sources(tables: dict, reference: str = "gold", axes=None):
         left = min(sources["ci_low"].min(), 0)
         ax.set_xlim(left - 1, right + 0.35 * (right - left) + 1)  # room for the legend beside the top rows
         labels = sources["data"] if "data" in sources else ["label-free"] * len(sources)  # rows that used some labels say so
-        ax.set_yticks(ys, [f"{s}{'' if d == 'label-free' else f', {d}'} ({t:.0f} s)"
-                           for s, d, t in zip(sources.index, labels, sources["source_s"] + sources["train_s"])])
+        n = int(rows["pairs"].iloc[0])
+        ax.set_yticks(ys, [f"{s}{'' if d == 'label-free' else f', {d}'}{'' if k == n else f', {k:,} examples'} ({t:.0f} s)"
+                           for s, d, k, t in zip(sources.index, labels, sources["pairs"],
+                                                 sources["source_s"] + sources["train_s"])])
         ax.invert_yaxis()
         ax.set_xlabel("recall@10 lift over no fine-tuning (points, 95% CI)")
-        ax.set_title(f"{name}: {int(rows['pairs'].iloc[0]):,} examples each")
+        ax.set_title(f"{name}: {n:,} examples a row unless said")
     axes[0].figure.tight_layout()
     return axes

@@ -8,25 +8,13 @@ import shutil
 
 import pytest
 
-from helpers.__main__ import main
-from helpers.data import DATA_DIR, load_dataset, save_dataset
+from test_pipeline import GIT_DOCS, finetune
+from test_pipeline import stage_lines as stage_states
+
+from helpers.data import load_dataset, save_dataset
 from helpers.pipeline import STAGES
 
-GIT_DOCS = DATA_DIR / "raw" / "git-docs" / "docs"
 QUICK = ["--judge", "none", "--batch-size", "8", "--quiet"]
-
-
-def finetune(*argv) -> int:
-    return main(["finetune", *map(str, argv)])
-
-
-def stage_states(out: str) -> dict[str, str]:
-    states = {}
-    for line in out.splitlines():
-        if line.startswith("[") and "]" in line and line[1:line.index("]")] in STAGES[:-1]:
-            stage = line[1:line.index("]")]
-            states[stage] = "cached" if line[line.index("]") + 2:].startswith("cached") else "ran"
-    return states
 
 
 def _jsonl(path, rows) -> None:
@@ -273,3 +261,32 @@ def test_a_dev_file_is_the_dev_set_with_or_without_a_test_file(tmp_path, icd):
     (beir / "qrels" / "train.tsv").unlink()  # judged dev queries only: no labels to train on, dev.tsv is dev
     run = Pipeline(FinetuneConfig(str(beir), str(tmp_path / "out2")), show_progress_bar=False)
     assert run.labelled is None and set(run.corpus.gold_dev.queries) == set(dev)
+
+
+def test_the_same_id_in_two_files_for_two_texts_is_two_queries(tmp_path, icd):
+    from helpers.pipeline import FinetuneConfig, Pipeline
+
+    beir, test = labelled_beir(tmp_path / "beir", icd)
+    (beir / "qrels" / "train.tsv").unlink()
+    # training queries in files of their own whose ids are the test file's ids, for other texts
+    train = icd.splits["known_corpus"]["train"][48:96]
+    docs = {json.loads(line)["_id"] for line in open(beir / "corpus.jsonl")}
+    rows = [json.loads(line) for line in open(beir / "corpus.jsonl")]
+    _jsonl(beir / "corpus.jsonl", rows + [{"_id": d, "text": icd.corpus[d]} for d in
+                                          sorted({d for q in train for d in icd.relevant[q]} - docs)])
+    _jsonl(tmp_path / "train.jsonl", ({"_id": test[i % len(test)] + f"-{i // len(test)}" if i >= len(test) else test[i],
+                                       "text": icd.queries[q]} for i, q in enumerate(train)))
+    ids = [json.loads(line)["_id"] for line in open(tmp_path / "train.jsonl")]
+    (tmp_path / "train.tsv").write_text("".join(f"{i}\t{d}\t1\n" for i, q in zip(ids, train) for d in icd.relevant[q]))
+    run = Pipeline(FinetuneConfig(str(beir), str(tmp_path / "out"), train_queries=str(tmp_path / "train.jsonl"),
+                                  train_qrels=str(tmp_path / "train.tsv")), show_progress_bar=False)
+    shared = set(run.labelled.train.queries) & set(run.labelled.test.queries)
+    assert len(shared) == len(test) and all(run.labelled.train.queries[q] != run.labelled.test.queries[q] for q in shared)
+
+
+def test_split_by_where_gold_queries_are_the_test_set_says_it_changes_nothing(tmp_path, icd):
+    from helpers.pipeline import FinetuneConfig, preflight
+
+    beir, _ = labelled_beir(tmp_path / "beir", icd)
+    with pytest.warns(UserWarning, match="--split-by document chooses how test and dev are held out"):
+        preflight(FinetuneConfig(str(beir), str(tmp_path / "out"), split_by="document"))
