@@ -271,17 +271,19 @@ def fine_tune(
         prompts=_column_prompts(model, columns) or None,
     )
     loss_module = loss(model) if loss is not None else MultipleNegativesRankingLoss(model)
+    if not show_progress_bar:
+        # the model card's "Computing widget examples" bar, drawn when the trainer is made: sentence-transformers'
+        # own switch for it, generate_widget_examples, is not read by the base model card (6.2), so it is
+        # honoured here
+        card = model.model_card_data
+        card.generate_widget_examples = False
+        card.set_widget_examples = lambda dataset: None
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=loss_module,
                                          callbacks=callbacks)
     if not show_progress_bar:
         from transformers.trainer_callback import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)  # keeps the loss history, stops printing it
-        # the model card's "Computing widget examples" bar: sentence-transformers' own switch for it,
-        # generate_widget_examples, is not read by the base model card (6.2), so it is honoured here
-        card = model.model_card_data
-        card.generate_widget_examples = False
-        card.set_widget_examples = lambda dataset: None
     key = training_key(fp, cfg, loss_module, model_fingerprint(model), args.world_size, callbacks)
     final = Path(final_dir) if final_dir is not None else output_dir / "final"
     if reuse and _saved_under(final, key):
