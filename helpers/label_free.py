@@ -179,9 +179,10 @@ def plot_sources(tables: dict, reference: str = "gold", axes=None):
     of ``benchmarks/label_free.py`` (:func:`helpers.experiments.load_rows`)."""
     import matplotlib.pyplot as plt
 
-    if axes is None:
-        height = max(len(t) for t in tables.values()) * 0.4 + 1.3
-        axes = plt.subplots(1, len(tables), figsize=(5.2 * len(tables), height), dpi=100, squeeze=False)[1][0]
+    if axes is None:  # one panel under another: the rows' labels are long, the panels share the width
+        heights = [len(t) * 0.32 + 1.0 for t in tables.values()]
+        axes = plt.subplots(len(tables), 1, figsize=(10, sum(heights)), dpi=100, squeeze=False,
+                            gridspec_kw={"height_ratios": heights})[1][:, 0]
     for ax, (name, df) in zip(axes, tables.items()):
         rows = df[df["pairs"] > 0]
         sources = rows.drop(index=reference, errors="ignore")
@@ -195,9 +196,9 @@ def plot_sources(tables: dict, reference: str = "gold", axes=None):
             right = max(right, gold)
             ax.axvline(gold, color="tab:green", ls="--", label=f"{reference} pairs: {gold:+.1f}")
             ax.axvline(gold / 2, color="tab:green", ls=":", label=f"half of it: {gold / 2:+.1f}")
-            ax.legend(loc="upper right", fontsize=8, framealpha=1)
+            ax.legend(loc="center right", fontsize=8, framealpha=1)
         left = min(sources["ci_low"].min(), 0)
-        ax.set_xlim(left - 1, right + 0.35 * (right - left) + 1)  # room for the legend beside the top rows
+        ax.set_xlim(left - 1, right + 0.6 * (right - left) + 1)  # room for the legend right of every point
         labels = sources["data"] if "data" in sources else ["label-free"] * len(sources)  # rows that used some labels say so
         n = int(rows["pairs"].iloc[0])
         ax.set_yticks(ys, [f"{s}{'' if d == 'label-free' else f', {d}'}{'' if k == n else f', {k:,} examples'} ({t:.0f} s)"

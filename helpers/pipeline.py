@@ -177,8 +177,9 @@ SYNTHETIC_MIX = ("all", "uncovered", "none")
 #: words as the query, Contriever-style), on the documents' headings (helpers.label_free.heading_queries:
 #: a heading, under its document's title, is the query of the chunk it heads), on the LLM's queries, or
 #: on a mix. The default, crops+headings, was chosen on dev among the sources that train on any corpus
-#: (headings alone give nothing where documents have none): crops led on clinical abbreviations
-#: (benchmarks/label_free.py) and came second to crops+llm on ICD-10-CM, corpora of one-line documents
+#: (headings alone give nothing where documents have none): crops led on clinical abbreviations' dev when it
+#: was chosen (benchmarks/label_free.py; the re-run of 2026-12-06, five pairs fewer after the leak guard, has
+#: crops+llm ahead there, 22.3 to 20.0, the dev evidence now split) and trailed crops+llm on ICD-10-CM, corpora of one-line documents
 #: where crops+headings is crops; on the raw folder's hand-written dev questions crops+headings led
 #: (benchmarks/label_free_command.py: MRR@10 86.0, crops 84.2; headings alone 86.9). None needs an LLM to
 #: train. Test scores: data/lesson4/label_free_*.csv, data/lesson6/label_free_command.csv.
