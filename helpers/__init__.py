@@ -3,10 +3,12 @@
 One module per stage, imported by the numbered notebooks:
 
 - :mod:`helpers.data`        -- datasets, strict loading, the two split protocols
+- :mod:`helpers.lesson_data` -- what a lesson runs on: a dataset, your folder, labelled or not
 - :mod:`helpers.models`      -- offline models by short name (``minilm``, ``mpnet``)
 - :mod:`helpers.evaluation`  -- exact search, recall/nDCG/MRR, paired bootstrap, embedding cache
 - :mod:`helpers.retrieval`   -- BM25, hybrid fusion (RRF, weighted), reranking          (Lesson 1)
-- :mod:`helpers.diagnosis`   -- failure modes, error clusters, the fine-tuning verdict  (Lesson 1)
+- :mod:`helpers.diagnosis`   -- failure modes, error clusters, the course's verdict     (Lesson 1)
+- :mod:`helpers.pilot`       -- a short pilot fine-tune on dev, and the verdict from it (Lesson 1)
 - :mod:`helpers.losses`      -- triplet loss and InfoNCE written out                    (Lesson 2)
 - :mod:`helpers.mining`      -- hard negatives: dense/BM25/fused, windows, margins, judge (Lesson 3)
 - :mod:`helpers.synthetic`   -- LLM-written queries: backends, cache, filters           (Lesson 4)

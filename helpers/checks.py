@@ -10,7 +10,8 @@ confidence interval on the side of zero the prose says it is on.
 
 On other data the quoted figures are not yours. Each lesson's parameter cell says whether it runs
 with the defaults its prose quotes; when it does not, :func:`quote_figures` turns the quoted-figure
-checks off (checks of a property that holds on any data, ``quoted_figure=False``, keep running).
+checks off and each prints the lesson's figure beside yours instead, so that you see where your data
+differs (checks of a property that holds on any data, ``quoted_figure=False``, keep running).
 
 >>> expect_near(69.6, 69.8, tol=1.5, what="recall@10")
 >>> expect_near(66.0, 69.8, tol=1.5, what="recall@10")
@@ -45,7 +46,8 @@ def quote_figures(on: bool) -> None:
     "are my parameters the defaults?", so the same cells run on another dataset or your corpus.
 
     >>> quote_figures(False)
-    >>> expect_near(12.0, 69.8, tol=1.0)                       # another dataset: not the quoted run
+    >>> expect_near(12.04, 69.8, tol=1.0, what="recall@10")      # another dataset: not the quoted run
+    recall@10: the lesson measured 69.8; your data: 12.04
     >>> expect_near(0.5, 0.2, tol=1e-3, quoted_figure=False)  # a property of any run: still checked
     Traceback (most recent call last):
     ...
@@ -60,6 +62,7 @@ def expect_near(measured: float, quoted: float, tol: float, what: str = "figure"
     lesson runs with other parameters (:func:`quote_figures`), unless ``quoted_figure=False`` (what is
     compared then holds on any data, e.g. a loss equal to the library's)."""
     if quoted_figure and not _QUOTED_RUN["on"]:
+        print(f"{what}: the lesson measured {quoted}; your data: {'none' if measured is None else f'{float(measured):.4g}'}")
         return
     if not abs(float(measured) - float(quoted)) <= tol:
         raise AssertionError(f"{what} is {round(float(measured), 4)}, the lesson quotes {quoted} (tolerance {tol}): "
@@ -72,10 +75,12 @@ def expect_ci(ci: Lift | tuple[float, float], excludes_zero: bool, what: str = "
     ``ci`` is a :class:`~helpers.evaluation.Lift` (fractions) or a ``(low, high)`` pair in points.
     Skipped, like :func:`expect_near`, when the lesson runs with other parameters.
     """
-    if not _QUOTED_RUN["on"]:
-        return
     low, high = (100 * ci.ci_low, 100 * ci.ci_high) if isinstance(ci, Lift) else map(float, ci)
     excludes = low > 0 or high < 0
+    if not _QUOTED_RUN["on"]:
+        print(f"{what}: the lesson's 95% CI {'excludes' if excludes_zero else 'includes'} zero; your data: "
+              f"[{low:+.1f}, {high:+.1f}], which {'excludes' if excludes else 'includes'} it")
+        return
     if excludes != excludes_zero:
         said = "excludes" if excludes_zero else "includes"
         raise AssertionError(f"{what}: 95% CI [{low:+.1f}, {high:+.1f}] {'excludes' if excludes else 'includes'} "

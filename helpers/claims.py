@@ -32,7 +32,7 @@ import numpy as np
 from helpers.data import DATA_DIR, RetrievalSplit, load_dataset
 from helpers.diagnosis import default_query_features, error_clusters, separation
 from helpers.evaluation import EvalResult, encode_split, evaluate, paired_bootstrap, recall_ci, retrieval_metrics, search
-from helpers.io import COURSE_CACHE, atomic_write, write_json
+from helpers.io import COURSE_CACHE, atomic_write, write_between, write_json
 
 RESULTS_DIR = DATA_DIR.parent / "results"
 STYLE_QUERIES = DATA_DIR / "claims" / "icd10cm_styles.jsonl"  # Gemma's answers, cached (see SOURCE.md there)
@@ -491,10 +491,4 @@ def write_ledger(results_dir: str | Path = RESULTS_DIR, data_dir: str | Path = D
 
 def update_readme(table: str, readme: str | Path = DATA_DIR.parent / "README.md") -> None:
     """Put ``table`` between the README's ledger markers (the tests compare the two)."""
-    readme = Path(readme)
-    text = readme.read_text()
-    if text.count(LEDGER_START) != 1 or text.count(LEDGER_END) != 1:
-        raise ValueError(f"{readme}: need exactly one {LEDGER_START!r} and one {LEDGER_END!r}")
-    head, rest = text.split(LEDGER_START)
-    with atomic_write(readme) as f:
-        f.write(head + LEDGER_START + "\n" + table + LEDGER_END + rest.split(LEDGER_END, 1)[1])
+    write_between(readme, LEDGER_START, LEDGER_END, table)

@@ -98,6 +98,27 @@ class RetrievalDataset:
     def tier(self) -> str:
         return self.meta.get("tier", "unknown")
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """Documents, queries, judgments and the size of each split, computed from the data itself (a
+        BEIR folder or your own has no ``meta.json`` to read them from).
+
+        >>> load_dataset("wordnet").counts["known_corpus/test"]
+        500
+        """
+        return {"documents": len(self.corpus), "queries": len(self.queries),
+                "qrels": sum(len(v) for v in self.relevant.values()),
+                **{f"{p}/{s}": len(qids) for p, parts in self.splits.items() for s, qids in parts.items()}}
+
+    def describe(self, protocol: str = DEFAULT_PROTOCOL) -> str:
+        """What the lessons run on, in a few lines: the layout, the sizes, and every note made while
+        reading it (a dev set carved from train, queries written by an LLM, ...)."""
+        layout = {"beir": "BEIR folder", "documents": "documents, no labels"}.get(self.meta.get("layout"), "course layout")
+        sizes = ", ".join(f"{len(self.splits[protocol].get(s, [])):,} {s}" for s in SPLITS)
+        sliced = f"; a slice: {self.meta['subsample']}" if "subsample" in self.meta else ""
+        return "\n".join([f"{self.name} ({layout}): {len(self.corpus):,} documents; queries: {sizes} ({protocol}){sliced}",
+                          *(f"  note: {n}" for n in self.meta.get("notes", []))])
+
     def split(self, name: str, protocol: str = DEFAULT_PROTOCOL, limit: int | None = None) -> RetrievalSplit:
         """Return one split. ``limit`` keeps the first ``limit`` queries (they are stored shuffled)."""
         if protocol not in self.splits:
@@ -461,10 +482,21 @@ def _read_dataset(root: Path) -> RetrievalDataset:
     if beir:
         relevant, beir_splits, notes = read_beir_splits(root, queries, corpus, problems)
         raise_if_problems(problems, f"dataset {root}")
+        kept = {q: queries[q] for q in relevant}
+        if not beir_splits.get("train"):
+            # no training judgments: the labelled queries are all there is, split as a course folder's are
+            notes.append(f"no training queries in qrels/train.tsv: the {len(kept)} judged queries of "
+                         f"{', '.join(f'qrels/{s}.tsv' for s in beir_splits)} are split into train, dev and test")
+            splits = make_splits(kept, relevant)
+        else:
+            if not beir_splits.get("dev"):
+                beir_splits["dev"], beir_splits["train"] = carve_dev(beir_splits["train"], kept)
+                notes.append(f"no qrels/dev.tsv: {len(beir_splits['dev'])} of the training queries are held out as "
+                             "dev (choices are made on dev, never on test)")
+            splits = {DEFAULT_PROTOCOL: beir_splits}
         for note in notes:
             warnings.warn(f"{root}: {note}", stacklevel=2)
-        return RetrievalDataset(name=root.name, corpus=corpus, queries={q: queries[q] for q in relevant},
-                                relevant=relevant, splits={DEFAULT_PROTOCOL: beir_splits},
+        return RetrievalDataset(name=root.name, corpus=corpus, queries=kept, relevant=relevant, splits=splits,
                                 meta={"name": root.name, "layout": "beir", "notes": notes}, path=root)
     relevant: dict[str, set[str]] = {}
     qrels_path = root / "qrels.tsv"
@@ -519,6 +551,12 @@ def _read_dataset(root: Path) -> RetrievalDataset:
 
     if not splits:
         splits = make_splits(queries, relevant)
+    elif any(not parts.get("dev") for parts in splits.values()):
+        for protocol, parts in splits.items():
+            if not parts.get("dev"):
+                parts["dev"], parts["train"] = carve_dev(parts.get("train", []), queries)
+                warnings.warn(f"{root / 'splits.json'}: {protocol} has no dev split: {len(parts['dev'])} training "
+                              "queries are held out as dev", stacklevel=2)
     return RetrievalDataset(
         name=meta.get("name", root.name), corpus=corpus, queries=queries, relevant=relevant,
         splits=splits, meta=meta, path=root,
@@ -595,6 +633,52 @@ def normalise_query(text: str) -> str:
 # ----------------------------------------------------------------------------- splits
 
 
+#: Below this share of the queries left for training by the default split sizes, the sizes become shares
+MIN_TRAIN_SHARE = 0.25
+#: ... these shares: a quarter of the queries for test, a tenth for dev, the rest for training
+TEST_SHARE, DEV_SHARE = 0.25, 0.10
+
+
+def split_sizes(n_queries: int, n_test: int = 500, n_dev: int = 200) -> tuple[int, int]:
+    """(test, dev) sizes for ``n_queries`` labelled queries: the defaults where they leave at least
+    :data:`MIN_TRAIN_SHARE` of the queries for training, else proportional ones, with a warning -- a
+    small labelled set is never split into 0 training queries.
+
+    >>> split_sizes(3017)
+    (500, 200)
+    >>> import warnings; warnings.simplefilter("ignore")
+    >>> split_sizes(600)
+    (150, 60)
+    """
+    if n_queries - n_test - n_dev >= MIN_TRAIN_SHARE * n_queries:
+        return n_test, n_dev
+    test, dev = round(TEST_SHARE * n_queries), max(1, round(DEV_SHARE * n_queries))
+    warnings.warn(f"{n_queries} labelled queries are too few for {n_test} test and {n_dev} dev queries: split "
+                  f"{test} test, {dev} dev, {n_queries - test - dev} train instead", stacklevel=3)
+    return test, dev
+
+
+def carve_dev(train: list[str], queries: dict[str, str], share: float = DEV_SHARE, most: int = 200,
+              seed: int = 0) -> tuple[list[str], list[str]]:
+    """(dev, train): a seeded ``share`` of the training queries (at most ``most``) held out as dev, for a
+    folder that has none. Queries of the same text stay on one side.
+
+    >>> dev, train = carve_dev([f"q{i}" for i in range(30)], {f"q{i}": f"text {i % 15}" for i in range(30)})
+    >>> len(dev), len(train), {t[-2:] for t in dev} & {t[-2:] for t in train}
+    (4, 26, set())
+    """
+    groups: dict[str, list[str]] = {}
+    for q in train:
+        groups.setdefault(normalise_query(queries[q]), []).append(q)
+    keys = sorted(groups)
+    random.Random(seed).shuffle(keys)
+    target, dev = min(most, max(1, round(share * len(train)))), []
+    while keys and len(dev) < target and len(keys) > 1:
+        dev.extend(groups[keys.pop(0)])
+    held = set(dev)
+    return dev, [q for q in train if q not in held]
+
+
 def make_splits(
     queries: dict[str, str],
     relevant: dict[str, set[str]],
@@ -602,7 +686,7 @@ def make_splits(
     n_dev: int = 200,
     seed: int = 0,
 ) -> dict[str, dict[str, list[str]]]:
-    """Build both protocols' train/dev/test query splits.
+    """Build both protocols' train/dev/test query splits (sizes by :func:`split_sizes`).
 
     Queries with identical text (case-insensitive) always land in the same split, so no test
     query text is ever trained on. ``unseen_documents`` picks whole documents for test:
@@ -619,6 +703,7 @@ def make_splits(
     >>> any(rel[qq] & test_docs for qq in s["unseen_documents"]["train"])
     False
     """
+    n_test, n_dev = split_sizes(len(queries), n_test, n_dev)
     rng = random.Random(seed)
     # group identical texts so that they share a split
     groups: dict[str, list[str]] = {}
@@ -727,12 +812,7 @@ def save_dataset(
     with atomic_write(root / "qrels.tsv") as f:
         f.write("\n".join(rows) + "\n")
     write_json(root / "splits.json", splits, indent=None)
-    counts = {
-        "documents": len(corpus),
-        "queries": len(queries),
-        "qrels": sum(len(v) for v in relevant.values()),
-        **{f"{p}/{s}": len(splits[p][s]) for p in PROTOCOLS for s in (*SPLITS, "excluded") if s in splits[p]},
-    }
+    counts = RetrievalDataset(root.name, corpus, queries, relevant, splits).counts
     meta = {**meta, "counts": counts, "seed": seed}
     write_json(root / "meta.json", meta)
     table = "\n".join(f"| {k} | {v:,} |" for k, v in counts.items())

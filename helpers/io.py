@@ -103,6 +103,34 @@ def _swap_folder(new: Path, path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def write_between(path: str | os.PathLike, start: str, end: str, text: str) -> None:
+    r"""Replace what lies between the marker lines ``start`` and ``end`` of ``path`` with ``text`` (a
+    table rendered from results into the README; the tests compare the two), atomically.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "README.md"
+    >>> _ = p.write_text("a\n<!-- t: start -->\nold\n<!-- t: end -->\nb\n")
+    >>> write_between(p, "<!-- t: start -->", "<!-- t: end -->", "| new |\n")
+    >>> p.read_text()
+    'a\n<!-- t: start -->\n| new |\n<!-- t: end -->\nb\n'
+    """
+    path = Path(path)
+    current = path.read_text(encoding="utf-8")
+    if current.count(start) != 1 or current.count(end) != 1:
+        raise ValueError(f"{path}: need exactly one {start!r} and one {end!r}")
+    head, rest = current.split(start)
+    with atomic_write(path) as f:
+        f.write(head + start + "\n" + text + end + rest.split(end, 1)[1])
+
+
+def between(path: str | os.PathLike, start: str, end: str) -> str:
+    """What lies between the marker lines ``start`` and ``end`` of ``path`` (see :func:`write_between`)."""
+    current = Path(path).read_text(encoding="utf-8")
+    if start not in current or end not in current:
+        raise ValueError(f"{path}: lost its markers {start!r} and {end!r}")
+    return current.split(start, 1)[1].split(end, 1)[0].strip("\n") + "\n"
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
     """Write ``rows`` as JSON Lines, atomically. Returns the number of rows."""
     n = 0

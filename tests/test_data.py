@@ -238,12 +238,26 @@ def test_a_beir_folder_loads_with_its_qrels_files_as_splits(tmp_path):
     unjudged = [q for q in shipped.queries if q in set(splits["dev"])]  # in queries.jsonl order
     assert ds.meta["layout"] == "beir" and ds.meta["notes"] == [
         f"{len(unjudged)} query(ies) in queries.jsonl have no positive judgment in qrels/ and are left out, "
-        f"e.g. {unjudged[:3]}"]
-    for split in ("train", "test"):
-        mine, theirs = ds.split(split), shipped.split(split)
-        assert mine.queries == theirs.queries and mine.relevant == theirs.relevant and mine.corpus == shipped.corpus
-    with pytest.raises(KeyError, match="unknown split 'dev'"):
-        ds.split("dev")
+        f"e.g. {unjudged[:3]}",
+        "no qrels/dev.tsv: 200 of the training queries are held out as dev (choices are made on dev, never on test)"]
+    mine, theirs = ds.split("test"), shipped.split("test")
+    assert mine.queries == theirs.queries and mine.relevant == theirs.relevant and mine.corpus == shipped.corpus
+    # dev is carved from train: together they are the training file's queries, and apart
+    train, dev = ds.split("train"), ds.split("dev")
+    assert set(train.queries) | set(dev.queries) == set(splits["train"]) and not set(train.queries) & set(dev.queries)
+    assert ds.counts["known_corpus/dev"] == 200 and ds.counts["known_corpus/train"] == len(splits["train"]) - 200
+
+
+def test_a_beir_folder_without_training_judgments_is_split_into_all_three(tmp_path):
+    shipped = load_dataset("wordnet")
+    write_beir_ids(tmp_path, shipped, {"test": shipped.splits["known_corpus"]["test"]})
+    with pytest.warns(UserWarning) as caught:
+        ds = load_dataset(tmp_path)
+    assert any("too few for 500 test and 200 dev queries: split 125 test, 50 dev, 325 train" in str(w.message)
+               for w in caught)
+    parts = ds.splits["known_corpus"]
+    assert [len(parts[s]) for s in ("train", "dev", "test")] == [325, 50, 125]
+    assert "no training queries in qrels/train.tsv" in ds.meta["notes"][-1]
 
 
 def test_a_beir_folder_never_trains_on_a_test_query_text(tmp_path):
