@@ -148,7 +148,7 @@ Each stage is skipped when its output exists for the same inputs: run it again a
 a changed option and only what changed is redone. Bad input stops the run before any model loads.
 Exit status: 0 when the release gate passes, 1 when it fails, 2 on bad input.
 
-Scaling out (see the README): generation against vLLM with --llm-base-url; training on several
+Scaling out (see docs/one-command.md): generation against vLLM with --llm-base-url; training on several
 GPUs with `torchrun --nproc_per_node N -m helpers finetune ... --only train` (or `accelerate launch
 --multi_gpu`) after a run with --until mine; corpus encoding on several devices with
 --encode-devices cuda:0 cuda:1.

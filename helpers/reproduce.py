@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from helpers.data import DEFAULT_PROTOCOL, load_dataset
 from helpers.diagnosis import COURSE_LIFT_BANDS
 from helpers.evaluation import EmbeddingCache, bootstrap_name, course_cache, evaluate, paired_bootstrap, split_clusters
-from helpers.io import atomic_write, write_json
+from helpers.io import atomic_write, write_between, write_json
 from helpers.ladder import RUNGS, LadderSettings, RungResult, check_rungs, climb, data_key, pct
 from helpers.models import load_model_cached, model_fingerprint
 
@@ -50,6 +50,8 @@ GENERAL_SET = "gcide"  # held out: never trained on, by any rung or lesson
 LIVE_RUNGS = ("off-the-shelf", "in-batch")
 QUICK = {"n_docs": 300, "n_queries": {"train": 64, "dev": 30, "test": 60}, "max_steps": 4}
 COMMAND = "python -m helpers reproduce"
+#: where the README shows the headline table (``readme_lift_table``; written by ``make lift``, checked by the tests)
+README_LIFT_START, README_LIFT_END = "<!-- lift table: start -->", "<!-- lift table: end -->"
 
 
 @dataclass
@@ -306,6 +308,27 @@ LADDER_HEADER = ("| dataset | rung | adds | pairs | R@10 | lift over off-the-she
                  "| nDCG@10 | train s | GCIDE change (95% CI) | chosen on | scored on | row |")
 
 
+def readme_lift_table(rows: list[dict]) -> str:
+    """The README's compact copy of the lift table, from ``lift_table.csv``'s rows (strings, as
+    ``csv.DictReader`` gives them): rendered, never typed, so the two cannot disagree.
+
+    >>> row = {"tier": "heavy", "dataset": "x", "minilm_recall10": "70.0", "mpnet_recall10": "72.4",
+    ...        "finetuned_recall10": "82.0", "lift": "12.0", "lift_ci_low": "9.1", "lift_ci_high": "15.2",
+    ...        "course_claim": "10-25", "verdict": "within", "in_batch_lift": "6.4", "generic_recall10_change": "0.4",
+    ...        "generic_ci_low": "-1.4", "generic_ci_high": "2.2"}
+    >>> print(readme_lift_table([row]).splitlines()[-1])
+    | heavy | x | 70.0 | 72.4 | 82.0 | **+12.0** [+9.1, +15.2] | 10-25 (within) | +6.4 | +0.4 [-1.4, +2.2] |
+    """
+    f = lambda v: f"{float(v):+.1f}"  # noqa: E731
+    head = ("| tier | dataset | minilm R@10 | mpnet R@10 | recipe R@10 | lift (95% CI) | course's band | "
+            "1-epoch in-batch lift | GCIDE change (95% CI) |\n|---|---|---|---|---|---|---|---|---|\n")
+    return head + "".join(
+        f"| {r['tier']} | {r['dataset']} | {float(r['minilm_recall10']):.1f} | {float(r['mpnet_recall10']):.1f} | "
+        f"{float(r['finetuned_recall10']):.1f} | **{f(r['lift'])}** [{f(r['lift_ci_low'])}, {f(r['lift_ci_high'])}] | "
+        f"{r['course_claim']} ({r['verdict']}) | {f(r['in_batch_lift'])} | {f(r['generic_recall10_change'])} "
+        f"[{f(r['generic_ci_low'])}, {f(r['generic_ci_high'])}] |\n" for r in rows)
+
+
 def ladder_markdown(rows: list[LadderRow], curves: dict[str, list]) -> str:
     lines = [LADDER_HEADER, "|" + "---|" * (LADDER_HEADER.count("|") - 1)]
     for r in rows:
@@ -438,4 +461,8 @@ def write_results(rows: list[LiftRow], ladder_rows: list[LadderRow], curves: dic
     plot_lifts(rows, out_dir / "lift_table.png", title="QUICK RUN (not a result)" if quick else "")
     plot_ladder(ladder_rows, curves, out_dir / "ladder.png", title="QUICK RUN (not a result)" if quick else "")
     write_json(out_dir / "timings.json", timings)
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    if not quick and out_dir.resolve() == readme.parent / "results":  # the shipped results: the README shows them
+        with open(out_dir / "lift_table.csv", encoding="utf-8") as fh:
+            write_between(readme, README_LIFT_START, README_LIFT_END, readme_lift_table(list(csv.DictReader(fh))))
     print(f"\n{note}{about}{markdown_table(rows)}\n\nwritten to {out_dir}/lift_table.(md|csv|png) and ladder.(md|csv|png)")

@@ -10,7 +10,7 @@ from helpers.lesson_data import load_lesson_data, write_example_folders
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    return write_example_folders(tmp_path_factory.mktemp("reader"), n_docs=120,
+    return write_example_folders(tmp_path_factory.mktemp("reader"), n_docs=100,
                                  beir_sample={"docs": 300, "train": 100, "test": 40})
 
 
@@ -23,7 +23,7 @@ def test_a_beir_folder_without_dev_gets_dev_carved_from_train_and_says_so(folder
 
 def test_documents_get_held_out_test_and_dev_queries_and_label_free_training_queries(folders, tmp_path):
     ds = load_lesson_data(folders["documents"], work=tmp_path / "work", show_progress_bar=False)
-    assert ds.meta["layout"] == "documents" and len(ds.corpus) == 120
+    assert ds.meta["layout"] == "documents" and len(ds.corpus) == 100
     parts = {s: ds.split(s) for s in ("train", "dev", "test")}
     test_chunks = set().union(*parts["test"].relevant.values())
     dev_chunks = set().union(*parts["dev"].relevant.values())

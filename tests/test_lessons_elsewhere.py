@@ -49,7 +49,7 @@ def test_lesson_runs_on_a_beir_folder(lesson, beir, tmp_path):
     if lesson in ("01_diagnosis", "06_your_own_corpus"):
         assert "the lesson measured" in text
     if lesson != "06_your_own_corpus":
-        assert "no qrels/dev.tsv: 24 of the training queries are held out as dev" in text
+        assert "no qrels/dev.tsv: 12 of the training queries are held out as dev" in text
 
 
 def _stops_in_set_up(tmp_path, folder, ename: str, message: str) -> None:

@@ -76,3 +76,16 @@ def test_markdown_table_has_one_line_per_row():
     lines = markdown_table([row, row]).splitlines()
     assert len(lines) == 4 and lines[0].count("|") == lines[1].count("|") == lines[2].count("|")
     assert "**+20.0** [+10.0, +30.0]" in lines[2] and "| within | +8.0 |" in lines[2]
+
+
+def test_the_readmes_lift_table_is_rendered_from_the_results():
+    from pathlib import Path
+
+    from helpers.io import between
+    from helpers.reproduce import README_LIFT_END, README_LIFT_START, readme_lift_table
+
+    root = Path(__file__).resolve().parent.parent
+    with open(root / "results" / "lift_table.csv", encoding="utf-8") as fh:
+        rendered = readme_lift_table(list(csv.DictReader(fh)))
+    assert between(root / "README.md", README_LIFT_START, README_LIFT_END) == rendered, \
+        "README's lift table differs from results/lift_table.csv: run make lift (or render it with readme_lift_table)"
