@@ -134,6 +134,14 @@ class RetrievalDataset:
             relevant={q: self.relevant[q] for q in qids},
         )
 
+    def slice(self, sample: dict[str, int]) -> "RetrievalDataset":
+        """The lessons' ``SAMPLE`` parameter, checked: ``{"docs": 400, "train": 300, "dev": 50, "test": 100}``
+        (``docs`` required, any of the splits) -> :meth:`subsample`."""
+        unknown = set(sample) - {"docs", *SPLITS}
+        if unknown or "docs" not in sample:
+            raise ValueError(f"sample needs 'docs' and may name {', '.join(SPLITS)}; got {sorted(sample)}")
+        return self.subsample(sample["docs"], {k: v for k, v in sample.items() if k != "docs"})
+
     def subsample(self, n_docs: int, n_queries: dict[str, int] | None = None, seed: int = 0) -> "RetrievalDataset":
         """A smaller copy for quick runs: the first ``n_queries[split]`` queries of each split,
         every document relevant to them, and random other documents up to ``n_docs``.
@@ -458,12 +466,7 @@ def load_dataset(name_or_path: str | Path, sample: dict[str, int] | None = None)
     ``known_corpus`` splits -- see :func:`read_beir_splits` for what is checked and left out there.
     """
     dataset = _read_dataset(resolve_dataset_path(name_or_path))
-    if sample is None:
-        return dataset
-    unknown = set(sample) - {"docs", *SPLITS}
-    if unknown or "docs" not in sample:
-        raise ValueError(f"sample needs 'docs' and may name {', '.join(SPLITS)}; got {sorted(sample)}")
-    return dataset.subsample(sample["docs"], {k: v for k, v in sample.items() if k != "docs"})
+    return dataset if sample is None else dataset.slice(sample)
 
 
 def _read_dataset(root: Path) -> RetrievalDataset:

@@ -29,8 +29,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.data import (DEFAULT_PROTOCOL, DataError, RetrievalDataset, load_dataset, resolve_dataset_path,
-                          SPLITS)
+from helpers.data import DEFAULT_PROTOCOL, DataError, RetrievalDataset, load_dataset, resolve_dataset_path
 from helpers.io import COURSE_CACHE, fingerprint_texts
 
 #: the fewest test, training and dev queries a lesson's figures can say anything with (the command's minimums;
@@ -69,14 +68,7 @@ def load_lesson_data(source: str | Path, sample: dict[str, int] | None = None, w
         if len(ds.splits[DEFAULT_PROTOCOL]["dev"]) < MIN_DEV_QUERIES:
             raise DataError(f"{path}: {len(ds.corpus)} chunks leave {len(ds.splits[DEFAULT_PROTOCOL]['dev'])} dev "
                             f"queries (at least {MIN_DEV_QUERIES} needed): give more documents")
-    return ds if sample is None else load_sample(ds, sample)
-
-
-def load_sample(ds: RetrievalDataset, sample: dict[str, int]) -> RetrievalDataset:
-    unknown = set(sample) - {"docs", *SPLITS}
-    if unknown or "docs" not in sample:
-        raise ValueError(f"sample needs 'docs' and may name {', '.join(SPLITS)}; got {sorted(sample)}")
-    return ds.subsample(sample["docs"], {k: v for k, v in sample.items() if k != "docs"})
+    return ds if sample is None else ds.slice(sample)
 
 
 def _check_sizes(ds: RetrievalDataset, path: Path) -> None:
@@ -133,7 +125,7 @@ def write_example_folders(out: str | Path, dataset: str = "aws_docs", n_docs: in
     """Two folders as a reader would bring them, made from a shipped dataset's real text, for trying a
     lesson on data that is not shipped: ``beir`` (a BEIR folder with ``qrels/train.tsv`` and
     ``qrels/test.tsv``, no dev file, no ``meta.json``; of a slice ``beir_sample`` when given, as
-    :func:`load_sample` takes it) and ``documents`` (``n_docs`` of its documents as ``.txt`` files, one
+    :meth:`~helpers.data.RetrievalDataset.slice` takes it) and ``documents`` (``n_docs`` of its documents as ``.txt`` files, one
     folder per id prefix, no labels).
 
     >>> import tempfile
@@ -147,7 +139,7 @@ def write_example_folders(out: str | Path, dataset: str = "aws_docs", n_docs: in
 
     shipped = load_dataset(dataset)
     out = Path(out)
-    labelled = load_sample(shipped, beir_sample) if beir_sample else shipped
+    labelled = shipped.slice(beir_sample) if beir_sample else shipped
     beir = write_beir(out / f"{dataset}_beir", {s: labelled.split(s) for s in ("train", "test")})
     documents = out / f"{dataset}_documents"
     ids = sorted(shipped.corpus)

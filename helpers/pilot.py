@@ -63,8 +63,8 @@ class Pilot:
                     f"[{lo:+.1f}, {hi:+.1f}], over {self.dev_queries} dev queries and {self.documents:,} documents")
         if self.worth_it:
             return f"FINE-TUNE: {measured}. The full recipe usually gains more than this floor."
-        why = (f"the CI reaches zero" if lo <= 0 else "") + (" and " if lo <= 0 and d < MIN_LIFT else "") + (
-            f"the lift is below {MIN_LIFT:g} points" if d < MIN_LIFT else "")
+        why = " and ".join(reason for reason, failed in (("the CI reaches zero", lo <= 0),
+                                                         (f"the lift is below {MIN_LIFT:g} points", d < MIN_LIFT)) if failed)
         return (f"NOT YET: {measured}; {why}. Try the cheaper wins first, or more (or better) training queries, "
                 "and run the pilot again.")
 
