@@ -93,6 +93,8 @@ def _plot(rows: list[dict], summary: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from helpers.io import atomic_write
+
     fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=110)
     for r in rows:
         ax.errorbar(r["pilot_lift"], r["full_lift"],
@@ -106,9 +108,9 @@ def _plot(rows: list[dict], summary: dict, path: Path) -> None:
     ax.set_ylabel("full recipe: test recall@10 lift")
     ax.set_title(f"Pilot vs full recipe (rho {summary['spearman_rho']:+.2f}, p {summary['exact_p']:.2f})", fontsize=10)
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp)
-    tmp.replace(path)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
 
 
 if __name__ == "__main__":
